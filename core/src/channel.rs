@@ -1,0 +1,313 @@
+//! The card channel: one session's view of the card over a transport.
+//!
+//! It knows which application is selected (so it never sends a redundant
+//! SELECT), which PINs are verified, whether extended length works on this
+//! link, and it records every exchange. It never resends a command whose
+//! repetition could spend a PIN try or produce a second signature.
+
+use std::time::Instant;
+
+use zeroize::Zeroizing;
+
+use crate::apdu::{CommandApdu, MAX_EXTENDED_NE, MAX_SHORT_NE, ResponseApdu};
+use crate::error::CardError;
+use crate::layout::{Application, FileId, ins};
+use crate::status::Status;
+use crate::transcript::{Exchange, Transcript};
+use crate::transport::{CardTransport, LinkCapabilities};
+
+/// Whether the channel may send a command again when the card asks for a
+/// different `Le` (`6Cxx`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// Repeating the command has no effect on the card (SELECT, READ BINARY, bare VERIFY).
+    Allowed,
+    /// Repeating could spend a PIN try or sign twice (VERIFY with data, signing).
+    Never,
+}
+
+/// How long an EF's content is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentLength {
+    /// One BER-TLV object (a DER certificate, an `FF 20` record): its header says.
+    Tlv,
+    /// Exactly this many bytes.
+    Exact(usize),
+}
+
+/// A session with one card over one transport.
+pub struct CardChannel<T> {
+    transport: T,
+    capabilities: LinkCapabilities,
+    selected: Option<Application>,
+    verified: Vec<FileId>,
+    extended_refused: bool,
+    transcript: Transcript,
+}
+
+impl<T: CardTransport> CardChannel<T> {
+    /// Opens a session; nothing is sent until the first operation.
+    pub fn new(transport: T) -> Self {
+        let capabilities = transport.capabilities();
+        Self { transport, capabilities, selected: None, verified: Vec::new(), extended_refused: false, transcript: Transcript::default() }
+    }
+
+    /// Every exchange of this session.
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// What the link can carry.
+    pub fn capabilities(&self) -> LinkCapabilities {
+        self.capabilities
+    }
+
+    /// True while extended length is believed to work on this link and card.
+    pub fn uses_extended_length(&self) -> bool {
+        self.capabilities.extended_length && !self.extended_refused
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Forgets what the card had selected and verified (after a reset or reconnect).
+    pub fn forget_card_state(&mut self) {
+        self.selected = None;
+        self.verified.clear();
+    }
+
+    /// True when `pin` was verified in the currently selected application during this session.
+    pub fn is_verified(&self, app: Application, pin: FileId) -> bool {
+        self.selected == Some(app) && self.verified.contains(&pin)
+    }
+
+    pub(crate) fn mark_verified(&mut self, pin: FileId) {
+        if !self.verified.contains(&pin) {
+            self.verified.push(pin);
+        }
+    }
+
+    pub(crate) fn mark_unverified(&mut self, pin: FileId) {
+        self.verified.retain(|p| *p != pin);
+    }
+
+    /// One exchange, recorded. A transport failure leaves the card state unknown.
+    async fn exchange(&mut self, command: &CommandApdu) -> Result<ResponseApdu, CardError> {
+        let encoded = Zeroizing::new(command.to_bytes().map_err(|e| CardError::NotSupported { what: e.to_string() })?);
+        if command.needs_extended() && !self.capabilities.extended_length {
+            return Err(CardError::NotSupported { what: "an extended-length command on a short-only link".into() });
+        }
+        if encoded.len() > self.capabilities.max_transceive_length as usize {
+            return Err(CardError::NotSupported { what: format!("a {}-byte command on this link", encoded.len()) });
+        }
+        let started = Instant::now();
+        let outcome = self.transport.transmit(&encoded).await;
+        self.transcript.push(Exchange::record(command, encoded.len(), outcome.clone(), started.elapsed()));
+        match outcome {
+            Ok(bytes) => ResponseApdu::parse(&bytes).map_err(|e| CardError::malformed("response APDU", e)),
+            Err(e) => {
+                self.forget_card_state();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Sends a command, fetching `61xx` remainders with GET RESPONSE and, where
+    /// `resend` allows, repeating a command the card answered with `6Cxx`.
+    pub async fn send(&mut self, command: &CommandApdu, resend: Resend) -> Result<ResponseApdu, CardError> {
+        let mut response = self.exchange(command).await?;
+        if let Status::WrongLe(ne) = response.sw.meaning() {
+            if resend == Resend::Never {
+                return Ok(response);
+            }
+            let mut again = command.clone();
+            again.ne = Some(u32::from(ne));
+            response = self.exchange(&again).await?;
+        }
+        // The card has already executed the command; GET RESPONSE only collects the rest.
+        let mut data = std::mem::take(&mut response.data);
+        for _ in 0..256 {
+            let Status::BytesRemaining(n) = response.sw.meaning() else { break };
+            let get = CommandApdu::new(0x00, ins::GET_RESPONSE, 0, 0).expect(u32::from(n));
+            response = self.exchange(&get).await?;
+            data.append(&mut response.data);
+        }
+        response.data = data;
+        Ok(response)
+    }
+
+    /// Selects an application unless it is already selected.
+    pub async fn select(&mut self, app: Application) -> Result<(), CardError> {
+        if self.selected == Some(app) {
+            return Ok(());
+        }
+        let command = CommandApdu::new(0x00, ins::SELECT, 0x04, 0x0C).with_data(app.aid());
+        let response = self.send(&command, Resend::Allowed).await?;
+        match response.sw.meaning() {
+            Status::Ok => {
+                // The card drops the security state of the application it leaves.
+                self.verified.clear();
+                self.selected = Some(app);
+                Ok(())
+            }
+            Status::FileNotFound => {
+                self.selected = None;
+                Err(CardError::NotFound { what: app_name(app) })
+            }
+            _ => Err(CardError::UnexpectedStatus { command: "SELECT", sw: response.sw }),
+        }
+    }
+
+    /// Selects an EF of the current application by file identifier.
+    async fn select_ef(&mut self, ef: FileId) -> Result<(), CardError> {
+        let command = CommandApdu::new(0x00, ins::SELECT, 0x02, 0x0C).with_data(ef.fid());
+        let response = self.send(&command, Resend::Allowed).await?;
+        match response.sw.meaning() {
+            Status::Ok => Ok(()),
+            Status::FileNotFound => Err(CardError::NotFound { what: "file" }),
+            _ => Err(CardError::UnexpectedStatus { command: "SELECT EF", sw: response.sw }),
+        }
+    }
+
+    /// The most a READ BINARY may ask for on this link.
+    fn max_read(&self) -> Result<u32, CardError> {
+        let room = self.capabilities.max_transceive_length.saturating_sub(2);
+        if room == 0 {
+            return Err(CardError::NotSupported { what: "a link that cannot carry any response data".into() });
+        }
+        let cap = if self.uses_extended_length() { MAX_EXTENDED_NE } else { MAX_SHORT_NE };
+        Ok(room.min(cap))
+    }
+
+    /// Reads an EF of `app` in as few READ BINARY commands as the link allows:
+    /// the first by short EF identifier (no SELECT EF), the rest by offset.
+    pub async fn read_ef(&mut self, app: Application, ef: FileId, content: ContentLength, what: &'static str) -> Result<Vec<u8>, CardError> {
+        self.select(app).await?;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut total = match content {
+            ContentLength::Exact(n) => Some(n),
+            ContentLength::Tlv => None,
+        };
+        let mut reselected = false;
+        loop {
+            let offset = buf.len();
+            let max = self.max_read()?;
+            let ne = match total {
+                // Ask for exactly what is left, so short files never hit the end of the EF.
+                Some(t) => u32::try_from(t - offset).unwrap_or(u32::MAX).min(max),
+                None => max,
+            };
+            let command = if offset == 0 {
+                CommandApdu::new(0x00, ins::READ_BINARY, ef.read_p1(), 0).expect(ne)
+            } else {
+                let offset = u16::try_from(offset).ok().filter(|o| *o <= 0x7FFF).ok_or_else(|| CardError::NotSupported {
+                    what: format!("{what} longer than READ BINARY's 15-bit offset"),
+                })?;
+                let [p1, p2] = offset.to_be_bytes();
+                CommandApdu::new(0x00, ins::READ_BINARY, p1, p2).expect(ne)
+            };
+            let response = self.send(&command, Resend::Allowed).await?;
+            match response.sw.meaning() {
+                Status::Ok | Status::EndOfFile => {}
+                Status::WrongLength if command.needs_extended() => {
+                    // The card (or a link that claimed otherwise) refuses extended
+                    // length: remember that for the session and read short.
+                    self.extended_refused = true;
+                    continue;
+                }
+                Status::NoCurrentEf | Status::IncorrectParameters if offset > 0 && !reselected => {
+                    // A card that does not keep the SFI-read EF current: select it once.
+                    reselected = true;
+                    self.select_ef(ef).await?;
+                    continue;
+                }
+                Status::SecurityStatusNotSatisfied => return Err(CardError::PinRequired),
+                Status::FileNotFound => return Err(CardError::NotFound { what }),
+                Status::OffsetOutsideEf => {
+                    return Err(CardError::malformed(what, format!("the file ends at {offset} bytes, before its declared length")));
+                }
+                _ => return Err(CardError::UnexpectedStatus { command: "READ BINARY", sw: response.sw }),
+            }
+            if response.data.is_empty() {
+                return Err(CardError::malformed(what, format!("the card returned no data at offset {offset}")));
+            }
+            let short_read = response.sw.meaning() == Status::EndOfFile || (response.data.len() as u64) < u64::from(ne);
+            buf.extend_from_slice(&response.data);
+            if total.is_none() {
+                total = tlv_total_length(&buf).map_err(|detail| CardError::malformed(what, detail))?;
+            }
+            match total {
+                Some(t) if buf.len() >= t => {
+                    buf.truncate(t);
+                    return Ok(buf);
+                }
+                _ if short_read => {
+                    return Err(CardError::malformed(what, format!("the file ended after {} bytes, before its declared length", buf.len())));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The whole length (header included) of the BER-TLV object starting `bytes`,
+/// or `None` if more bytes are needed to know it.
+pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, String> {
+    let Some(&first) = bytes.first() else { return Ok(None) };
+    if first == 0x00 || first == 0xFF && bytes.get(1).is_none_or(|b| *b == 0xFF) {
+        return Err(format!("no data object (starts with {first:02X}): the file looks unwritten"));
+    }
+    let mut pos = 1;
+    if first & 0x1F == 0x1F {
+        loop {
+            let Some(&b) = bytes.get(pos) else { return Ok(None) };
+            pos += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            if pos > 4 {
+                return Err("tag longer than 4 bytes".into());
+            }
+        }
+    }
+    let Some(&len0) = bytes.get(pos) else { return Ok(None) };
+    pos += 1;
+    let content = match len0 {
+        0..=0x7F => usize::from(len0),
+        0x81..=0x84 => {
+            let n = usize::from(len0 & 0x7F);
+            let Some(len_bytes) = bytes.get(pos..pos + n) else { return Ok(None) };
+            pos += n;
+            len_bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+        }
+        _ => return Err(format!("unsupported length byte {len0:02X}")),
+    };
+    pos.checked_add(content).map(Some).ok_or_else(|| "length overflows".into())
+}
+
+pub(crate) fn app_name(app: Application) -> &'static str {
+    match app {
+        Application::Jpki => "JPKI application",
+        Application::Kenhojo => "Kenhojo application",
+        Application::Kenmen => "Kenmen application",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tlv_total_length;
+
+    #[test]
+    fn tlv_lengths() {
+        assert_eq!(tlv_total_length(&[0x30, 0x82, 0x05, 0xDC]), Ok(Some(4 + 0x5DC)));
+        assert_eq!(tlv_total_length(&[0x30, 0x82, 0x05]), Ok(None));
+        assert_eq!(tlv_total_length(&[0xFF, 0x20, 0x82, 0x01, 0x00]), Ok(Some(5 + 256)));
+        assert_eq!(tlv_total_length(&[0xFF, 0x10, 0x0C]), Ok(Some(15)));
+        assert_eq!(tlv_total_length(&[0xDF, 0x21, 0x03]), Ok(Some(6)));
+        assert!(tlv_total_length(&[0xFF, 0xFF, 0xFF]).is_err());
+        assert!(tlv_total_length(&[0x30, 0x85, 1, 1, 1, 1, 1]).is_err());
+        assert_eq!(tlv_total_length(&[]), Ok(None));
+    }
+}
