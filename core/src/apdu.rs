@@ -50,7 +50,14 @@ pub struct ResponseTooShort(pub usize);
 impl CommandApdu {
     /// A command with no data and no expected response (case 1).
     pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
-        Self { cla, ins, p1, p2, data: Vec::new(), ne: None }
+        Self {
+            cla,
+            ins,
+            p1,
+            p2,
+            data: Vec::new(),
+            ne: None,
+        }
     }
 
     /// Adds command data (case 3, or case 4 with [`Self::expect`]).
@@ -170,7 +177,13 @@ impl Drop for CommandApdu {
 impl fmt::Debug for CommandApdu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("CommandApdu");
-        s.field("header", &format_args!("{:02X} {:02X} {:02X} {:02X}", self.cla, self.ins, self.p1, self.p2));
+        s.field(
+            "header",
+            &format_args!(
+                "{:02X} {:02X} {:02X} {:02X}",
+                self.cla, self.ins, self.p1, self.p2
+            ),
+        );
         if self.carries_secret() {
             s.field("data", &"<redacted>");
         } else {
@@ -193,7 +206,10 @@ impl ResponseApdu {
     /// Splits raw response bytes into data and status word.
     pub fn parse(bytes: &[u8]) -> Result<Self, ResponseTooShort> {
         match bytes {
-            [data @ .., sw1, sw2] => Ok(Self { data: data.to_vec(), sw: StatusWord::from_bytes(*sw1, *sw2) }),
+            [data @ .., sw1, sw2] => Ok(Self {
+                data: data.to_vec(),
+                sw: StatusWord::from_bytes(*sw1, *sw2),
+            }),
             _ => Err(ResponseTooShort(bytes.len())),
         }
     }
@@ -209,7 +225,10 @@ impl ResponseApdu {
 
 impl fmt::Debug for ResponseApdu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseApdu").field("data", &Hex(&self.data)).field("sw", &self.sw).finish()
+        f.debug_struct("ResponseApdu")
+            .field("data", &Hex(&self.data))
+            .field("sw", &self.sw)
+            .finish()
     }
 }
 
@@ -243,13 +262,37 @@ mod tests {
 
     #[test]
     fn encodes_all_four_cases_short_and_extended() {
-        assert_eq!(roundtrip(&CommandApdu::new(0, 0x20, 0, 0x98)), [0, 0x20, 0, 0x98]);
-        assert_eq!(roundtrip(&CommandApdu::new(0, 0xB0, 0x8A, 0).expect(256)), [0, 0xB0, 0x8A, 0, 0]);
-        assert_eq!(roundtrip(&CommandApdu::new(0, 0xB0, 0x8A, 0).expect(65_536)), [0, 0xB0, 0x8A, 0, 0, 0, 0]);
-        assert_eq!(roundtrip(&CommandApdu::new(0, 0xB0, 0, 0).expect(1000)), [0, 0xB0, 0, 0, 0, 0x03, 0xE8]);
-        assert_eq!(roundtrip(&CommandApdu::new(0, 0x20, 0, 0x98).with_data(*b"1234")), [0, 0x20, 0, 0x98, 4, b'1', b'2', b'3', b'4']);
-        assert_eq!(roundtrip(&CommandApdu::new(0x80, 0x2A, 0, 0x97).with_data([7; 3]).expect(256)), [0x80, 0x2A, 0, 0x97, 3, 7, 7, 7, 0]);
-        let big = CommandApdu::new(0, 0xD6, 0, 0).with_data(vec![1; 300]).expect(2);
+        assert_eq!(
+            roundtrip(&CommandApdu::new(0, 0x20, 0, 0x98)),
+            [0, 0x20, 0, 0x98]
+        );
+        assert_eq!(
+            roundtrip(&CommandApdu::new(0, 0xB0, 0x8A, 0).expect(256)),
+            [0, 0xB0, 0x8A, 0, 0]
+        );
+        assert_eq!(
+            roundtrip(&CommandApdu::new(0, 0xB0, 0x8A, 0).expect(65_536)),
+            [0, 0xB0, 0x8A, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            roundtrip(&CommandApdu::new(0, 0xB0, 0, 0).expect(1000)),
+            [0, 0xB0, 0, 0, 0, 0x03, 0xE8]
+        );
+        assert_eq!(
+            roundtrip(&CommandApdu::new(0, 0x20, 0, 0x98).with_data(*b"1234")),
+            [0, 0x20, 0, 0x98, 4, b'1', b'2', b'3', b'4']
+        );
+        assert_eq!(
+            roundtrip(
+                &CommandApdu::new(0x80, 0x2A, 0, 0x97)
+                    .with_data([7; 3])
+                    .expect(256)
+            ),
+            [0x80, 0x2A, 0, 0x97, 3, 7, 7, 7, 0]
+        );
+        let big = CommandApdu::new(0, 0xD6, 0, 0)
+            .with_data(vec![1; 300])
+            .expect(2);
         let bytes = roundtrip(&big);
         assert_eq!(&bytes[4..7], &[0, 0x01, 0x2C]);
         assert_eq!(&bytes[bytes.len() - 2..], &[0, 2]);
@@ -257,18 +300,36 @@ mod tests {
 
     #[test]
     fn rejects_inconsistent_lengths() {
-        assert_eq!(CommandApdu::parse(&[0, 0xA4, 4]), Err(ApduFormatError::TooShort));
-        assert_eq!(CommandApdu::parse(&[0, 0x20, 0, 0x80, 5, 1, 2]), Err(ApduFormatError::BadLength));
-        assert_eq!(CommandApdu::parse(&[0, 0x20, 0, 0x80, 0, 0, 3, 1]), Err(ApduFormatError::BadLength));
-        assert_eq!(CommandApdu::parse(&[0, 0x20, 0, 0x80, 0, 0, 0, 1]), Err(ApduFormatError::BadLength));
-        assert_eq!(CommandApdu::new(0, 0, 0, 0).expect(0).to_bytes(), Err(ApduFormatError::OutOfRange));
+        assert_eq!(
+            CommandApdu::parse(&[0, 0xA4, 4]),
+            Err(ApduFormatError::TooShort)
+        );
+        assert_eq!(
+            CommandApdu::parse(&[0, 0x20, 0, 0x80, 5, 1, 2]),
+            Err(ApduFormatError::BadLength)
+        );
+        assert_eq!(
+            CommandApdu::parse(&[0, 0x20, 0, 0x80, 0, 0, 3, 1]),
+            Err(ApduFormatError::BadLength)
+        );
+        assert_eq!(
+            CommandApdu::parse(&[0, 0x20, 0, 0x80, 0, 0, 0, 1]),
+            Err(ApduFormatError::BadLength)
+        );
+        assert_eq!(
+            CommandApdu::new(0, 0, 0, 0).expect(0).to_bytes(),
+            Err(ApduFormatError::OutOfRange)
+        );
     }
 
     #[test]
     fn debug_never_shows_verify_data() {
         let cmd = CommandApdu::new(0, 0x20, 0, 0x98).with_data(*b"9876");
         let shown = format!("{cmd:?}");
-        assert!(!shown.contains("39383736") && shown.contains("redacted"), "{shown}");
+        assert!(
+            !shown.contains("39383736") && shown.contains("redacted"),
+            "{shown}"
+        );
     }
 
     #[test]

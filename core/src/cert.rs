@@ -26,7 +26,8 @@ pub mod attribute_oid {
     /// Name (氏名).
     pub const NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.1");
     /// Flags marking characters of the name replaced by substitutes.
-    pub const NAME_SUBSTITUTE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.2");
+    pub const NAME_SUBSTITUTE: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.2");
     /// Sex.
     pub const SEX: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.3");
     /// Birth date, `EYYYYMMDD` (E: era 1 Meiji … 5 Reiwa, 0 unknown).
@@ -34,13 +35,16 @@ pub mod attribute_oid {
     /// Address.
     pub const ADDRESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.5");
     /// Flags marking characters of the address replaced by substitutes.
-    pub const ADDRESS_SUBSTITUTE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.6");
+    pub const ADDRESS_SUBSTITUTE: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.6");
 }
 
 /// Certificate policy of the signing certificate.
-pub const SIGNING_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.1.20");
+pub const SIGNING_POLICY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.1.20");
 /// Certificate policy of the user-authentication certificate.
-pub const AUTHENTICATION_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.3.30");
+pub const AUTHENTICATION_POLICY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.3.30");
 
 /// Why certificate bytes could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +63,10 @@ pub enum CertificateError {
 }
 
 fn field_error(field: &'static str) -> impl Fn(der::Error) -> CertificateError {
-    move |e| CertificateError::Field { field, detail: e.to_string() }
+    move |e| CertificateError::Field {
+        field,
+        detail: e.to_string(),
+    }
 }
 
 /// A certificate read from the card, with its original DER.
@@ -108,12 +115,24 @@ impl CardCertificate {
 
     /// Start of validity.
     pub fn not_before(&self) -> DateTime<Utc> {
-        to_chrono(self.cert.tbs_certificate().validity().not_before.to_unix_duration())
+        to_chrono(
+            self.cert
+                .tbs_certificate()
+                .validity()
+                .not_before
+                .to_unix_duration(),
+        )
     }
 
     /// End of validity.
     pub fn not_after(&self) -> DateTime<Utc> {
-        to_chrono(self.cert.tbs_certificate().validity().not_after.to_unix_duration())
+        to_chrono(
+            self.cert
+                .tbs_certificate()
+                .validity()
+                .not_after
+                .to_unix_duration(),
+        )
     }
 
     /// True when basic constraints mark this as a CA certificate.
@@ -123,48 +142,96 @@ impl CardCertificate {
 
     /// Certificate policy OIDs, dotted.
     pub fn policies(&self) -> Vec<String> {
-        match self.cert.tbs_certificate().get_extension::<CertificatePolicies>() {
-            Ok(Some((_, policies))) => policies.0.iter().map(|p| p.policy_identifier.to_string()).collect(),
+        match self
+            .cert
+            .tbs_certificate()
+            .get_extension::<CertificatePolicies>()
+        {
+            Ok(Some((_, policies))) => policies
+                .0
+                .iter()
+                .map(|p| p.policy_identifier.to_string())
+                .collect(),
             _ => Vec::new(),
         }
     }
 
     /// The RSA public key.
     pub fn public_key(&self) -> Result<PublicKey, CertificateError> {
-        let spki = self.cert.tbs_certificate().subject_public_key_info().to_der().map_err(field_error("public key"))?;
-        PublicKey::from_public_key_der(&spki).map_err(|e| CertificateError::Field { field: "public key", detail: e.to_string() })
+        let spki = self
+            .cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(field_error("public key"))?;
+        PublicKey::from_public_key_der(&spki).map_err(|e| CertificateError::Field {
+            field: "public key",
+            detail: e.to_string(),
+        })
     }
 
     /// True when `signature` is this certificate's key's PKCS#1 v1.5 signature
     /// over SHA-256 of `message` (what the card's COMPUTE DIGITAL SIGNATURE
     /// produces for a SHA-256 `DigestInfo`).
     pub fn verifies_sha256_signature(&self, message: &[u8], signature: &[u8]) -> bool {
-        let Ok(key) = self.public_key() else { return false };
-        key.verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature).is_ok()
+        let Ok(key) = self.public_key() else {
+            return false;
+        };
+        key.verify(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(message),
+            signature,
+        )
+        .is_ok()
     }
 
     /// Checks that `issuer`'s key signed this certificate.
     pub fn is_signed_by(&self, issuer: &CardCertificate) -> Result<(), ChainError> {
         if self.cert.signature_algorithm().oid != SHA256_WITH_RSA {
-            return Err(ChainError::UnsupportedAlgorithm(self.cert.signature_algorithm().oid.to_string()));
+            return Err(ChainError::UnsupportedAlgorithm(
+                self.cert.signature_algorithm().oid.to_string(),
+            ));
         }
-        let tbs = self.cert.tbs_certificate().to_der().map_err(|e| ChainError::Malformed(e.to_string()))?;
-        let signature = self.cert.signature().as_bytes().ok_or_else(|| ChainError::Malformed("signature has unused bits".into()))?;
-        let key = issuer.public_key().map_err(|e| ChainError::Malformed(e.to_string()))?;
-        key.verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(&tbs), signature).map_err(|_| ChainError::BadSignature)
+        let tbs = self
+            .cert
+            .tbs_certificate()
+            .to_der()
+            .map_err(|e| ChainError::Malformed(e.to_string()))?;
+        let signature = self
+            .cert
+            .signature()
+            .as_bytes()
+            .ok_or_else(|| ChainError::Malformed("signature has unused bits".into()))?;
+        let key = issuer
+            .public_key()
+            .map_err(|e| ChainError::Malformed(e.to_string()))?;
+        key.verify(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(&tbs),
+            signature,
+        )
+        .map_err(|_| ChainError::BadSignature)
     }
 
     /// The personal attributes of a signing certificate (`None` on a certificate without them).
     pub fn personal_attributes(&self) -> Result<Option<PersonalAttributes>, CertificateError> {
-        let Some((_, san)) = self.cert.tbs_certificate().get_extension::<SubjectAltName>().map_err(field_error("subjectAltName"))? else {
+        let Some((_, san)) = self
+            .cert
+            .tbs_certificate()
+            .get_extension::<SubjectAltName>()
+            .map_err(field_error("subjectAltName"))?
+        else {
             return Ok(None);
         };
         let mut attrs = PersonalAttributes::default();
         let mut any = false;
         for name in &san.0 {
-            let GeneralName::OtherName(other) = name else { continue };
+            let GeneralName::OtherName(other) = name else {
+                continue;
+            };
             let text = || -> Result<String, CertificateError> {
-                let s = Utf8StringRef::try_from(&other.value).map_err(field_error("personal attribute"))?;
+                let s = Utf8StringRef::try_from(&other.value)
+                    .map_err(field_error("personal attribute"))?;
                 Ok(s.as_str().to_owned())
             };
             let slot = match other.type_id {
@@ -287,7 +354,8 @@ impl ExpiryState {
         if at <= not_after {
             return Self::Valid;
         }
-        let grace_end = next_day(japan_date(not_after)).and_then(|first| last_day_of_months(first, 3));
+        let grace_end =
+            next_day(japan_date(not_after)).and_then(|first| last_day_of_months(first, 3));
         match grace_end {
             Some(end) if japan_date(at) <= end => Self::ExpiredUnderThreeMonths,
             _ => Self::ExpiredThreeMonthsOrMore,
@@ -373,7 +441,13 @@ impl TrustAnchors {
 
     /// The six production JPKI roots (2015, 2019, 2023 generations).
     pub fn production() -> Self {
-        Self { fingerprints: PRODUCTION_ROOTS.iter().filter_map(|h| parse_fingerprint(h)).collect(), certificates: Vec::new() }
+        Self {
+            fingerprints: PRODUCTION_ROOTS
+                .iter()
+                .filter_map(|h| parse_fingerprint(h))
+                .collect(),
+            certificates: Vec::new(),
+        }
     }
 
     /// Adds an anchor certificate the app ships (such as the sandbox CA).
@@ -393,9 +467,16 @@ impl TrustAnchors {
     /// CA certificates read from the card; they count only when pinned. Two
     /// CA generations share one name, so every candidate with the issuer's name
     /// is tried by key.
-    pub fn verify(&self, leaf: &CardCertificate, card_ca_certs: &[&CardCertificate]) -> Result<TrustedAnchor, ChainError> {
+    pub fn verify(
+        &self,
+        leaf: &CardCertificate,
+        card_ca_certs: &[&CardCertificate],
+    ) -> Result<TrustedAnchor, ChainError> {
         let issuer = leaf.cert.tbs_certificate().issuer();
-        let pinned = card_ca_certs.iter().copied().filter(|c| self.fingerprints.contains(&c.sha256_fingerprint()));
+        let pinned = card_ca_certs
+            .iter()
+            .copied()
+            .filter(|c| self.fingerprints.contains(&c.sha256_fingerprint()));
         let mut named_any = false;
         for candidate in self.certificates.iter().chain(pinned) {
             if candidate.cert.tbs_certificate().subject() != issuer || !candidate.is_ca() {
@@ -413,7 +494,13 @@ impl TrustAnchors {
                 Err(other) => return Err(other),
             }
         }
-        if named_any { Err(ChainError::BadSignature) } else { Err(ChainError::UntrustedIssuer { issuer: leaf.issuer() }) }
+        if named_any {
+            Err(ChainError::BadSignature)
+        } else {
+            Err(ChainError::UntrustedIssuer {
+                issuer: leaf.issuer(),
+            })
+        }
     }
 }
 
@@ -430,12 +517,27 @@ mod tests {
         let nb = utc("2021-01-10T00:00:00Z");
         // Last valid moment: 2026-01-15 23:59:59 JST.
         let na = utc("2026-01-15T14:59:59Z");
-        assert_eq!(ExpiryState::at(nb, na, utc("2020-01-01T00:00:00Z")), ExpiryState::NotYetValid);
-        assert_eq!(ExpiryState::at(nb, na, utc("2026-01-15T14:59:59Z")), ExpiryState::Valid);
-        assert_eq!(ExpiryState::at(nb, na, utc("2026-01-15T15:00:00Z")), ExpiryState::ExpiredUnderThreeMonths);
+        assert_eq!(
+            ExpiryState::at(nb, na, utc("2020-01-01T00:00:00Z")),
+            ExpiryState::NotYetValid
+        );
+        assert_eq!(
+            ExpiryState::at(nb, na, utc("2026-01-15T14:59:59Z")),
+            ExpiryState::Valid
+        );
+        assert_eq!(
+            ExpiryState::at(nb, na, utc("2026-01-15T15:00:00Z")),
+            ExpiryState::ExpiredUnderThreeMonths
+        );
         // Three months counted from 2026-01-16 end with 2026-04-15 (JST).
-        assert_eq!(ExpiryState::at(nb, na, utc("2026-04-15T14:59:59Z")), ExpiryState::ExpiredUnderThreeMonths);
-        assert_eq!(ExpiryState::at(nb, na, utc("2026-04-15T15:00:00Z")), ExpiryState::ExpiredThreeMonthsOrMore);
+        assert_eq!(
+            ExpiryState::at(nb, na, utc("2026-04-15T14:59:59Z")),
+            ExpiryState::ExpiredUnderThreeMonths
+        );
+        assert_eq!(
+            ExpiryState::at(nb, na, utc("2026-04-15T15:00:00Z")),
+            ExpiryState::ExpiredThreeMonthsOrMore
+        );
         assert_eq!(ExpiryState::ExpiredThreeMonthsOrMore.insurer_flag(), 0);
         assert_eq!(ExpiryState::ExpiredUnderThreeMonths.insurer_flag(), 1);
     }
@@ -448,15 +550,25 @@ mod tests {
 
     #[test]
     fn birth_date_codes() {
-        let attrs = PersonalAttributes { birth_date_code: "319800301".into(), sex_code: "2".into(), ..Default::default() };
+        let attrs = PersonalAttributes {
+            birth_date_code: "319800301".into(),
+            sex_code: "2".into(),
+            ..Default::default()
+        };
         assert_eq!(attrs.birth_date(), NaiveDate::from_ymd_opt(1980, 3, 1));
         assert_eq!(attrs.sex(), Some(Sex::Female));
-        let unknown = PersonalAttributes { birth_date_code: "000000000".into(), ..Default::default() };
+        let unknown = PersonalAttributes {
+            birth_date_code: "000000000".into(),
+            ..Default::default()
+        };
         assert_eq!(unknown.birth_date(), None);
     }
 
     #[test]
     fn garbage_is_a_typed_error() {
-        assert!(matches!(CardCertificate::from_der(vec![0x30, 0x03, 1, 2]), Err(CertificateError::Der(_))));
+        assert!(matches!(
+            CardCertificate::from_der(vec![0x30, 0x03, 1, 2]),
+            Err(CertificateError::Der(_))
+        ));
     }
 }

@@ -49,7 +49,14 @@ impl<T: CardTransport> CardChannel<T> {
     /// Opens a session; nothing is sent until the first operation.
     pub fn new(transport: T) -> Self {
         let capabilities = transport.capabilities();
-        Self { transport, capabilities, selected: None, verified: Vec::new(), extended_refused: false, transcript: Transcript::default() }
+        Self {
+            transport,
+            capabilities,
+            selected: None,
+            verified: Vec::new(),
+            extended_refused: false,
+            transcript: Transcript::default(),
+        }
     }
 
     /// Every exchange of this session.
@@ -95,18 +102,31 @@ impl<T: CardTransport> CardChannel<T> {
 
     /// One exchange, recorded. A transport failure leaves the card state unknown.
     async fn exchange(&mut self, command: &CommandApdu) -> Result<ResponseApdu, CardError> {
-        let encoded = Zeroizing::new(command.to_bytes().map_err(|e| CardError::NotSupported { what: e.to_string() })?);
+        let encoded = Zeroizing::new(command.to_bytes().map_err(|e| CardError::NotSupported {
+            what: e.to_string(),
+        })?);
         if command.needs_extended() && !self.capabilities.extended_length {
-            return Err(CardError::NotSupported { what: "an extended-length command on a short-only link".into() });
+            return Err(CardError::NotSupported {
+                what: "an extended-length command on a short-only link".into(),
+            });
         }
         if encoded.len() > self.capabilities.max_transceive_length as usize {
-            return Err(CardError::NotSupported { what: format!("a {}-byte command on this link", encoded.len()) });
+            return Err(CardError::NotSupported {
+                what: format!("a {}-byte command on this link", encoded.len()),
+            });
         }
         let started = Instant::now();
         let outcome = self.transport.transmit(&encoded).await;
-        self.transcript.push(Exchange::record(command, encoded.len(), outcome.clone(), started.elapsed()));
+        self.transcript.push(Exchange::record(
+            command,
+            encoded.len(),
+            outcome.clone(),
+            started.elapsed(),
+        ));
         match outcome {
-            Ok(bytes) => ResponseApdu::parse(&bytes).map_err(|e| CardError::malformed("response APDU", e)),
+            Ok(bytes) => {
+                ResponseApdu::parse(&bytes).map_err(|e| CardError::malformed("response APDU", e))
+            }
             Err(e) => {
                 self.forget_card_state();
                 Err(e.into())
@@ -116,7 +136,11 @@ impl<T: CardTransport> CardChannel<T> {
 
     /// Sends a command, fetching `61xx` remainders with GET RESPONSE and, where
     /// `resend` allows, repeating a command the card answered with `6Cxx`.
-    pub async fn send(&mut self, command: &CommandApdu, resend: Resend) -> Result<ResponseApdu, CardError> {
+    pub async fn send(
+        &mut self,
+        command: &CommandApdu,
+        resend: Resend,
+    ) -> Result<ResponseApdu, CardError> {
         let mut response = self.exchange(command).await?;
         if let Status::WrongLe(ne) = response.sw.meaning() {
             if resend == Resend::Never {
@@ -129,7 +153,9 @@ impl<T: CardTransport> CardChannel<T> {
         // The card has already executed the command; GET RESPONSE only collects the rest.
         let mut data = std::mem::take(&mut response.data);
         for _ in 0..256 {
-            let Status::BytesRemaining(n) = response.sw.meaning() else { break };
+            let Status::BytesRemaining(n) = response.sw.meaning() else {
+                break;
+            };
             let get = CommandApdu::new(0x00, ins::GET_RESPONSE, 0, 0).expect(u32::from(n));
             response = self.exchange(&get).await?;
             data.append(&mut response.data);
@@ -154,9 +180,14 @@ impl<T: CardTransport> CardChannel<T> {
             }
             Status::FileNotFound => {
                 self.selected = None;
-                Err(CardError::NotFound { what: app_name(app) })
+                Err(CardError::NotFound {
+                    what: app_name(app),
+                })
             }
-            _ => Err(CardError::UnexpectedStatus { command: "SELECT", sw: response.sw }),
+            _ => Err(CardError::UnexpectedStatus {
+                command: "SELECT",
+                sw: response.sw,
+            }),
         }
     }
 
@@ -167,7 +198,10 @@ impl<T: CardTransport> CardChannel<T> {
         match response.sw.meaning() {
             Status::Ok => Ok(()),
             Status::FileNotFound => Err(CardError::NotFound { what: "file" }),
-            _ => Err(CardError::UnexpectedStatus { command: "SELECT EF", sw: response.sw }),
+            _ => Err(CardError::UnexpectedStatus {
+                command: "SELECT EF",
+                sw: response.sw,
+            }),
         }
     }
 
@@ -175,15 +209,27 @@ impl<T: CardTransport> CardChannel<T> {
     fn max_read(&self) -> Result<u32, CardError> {
         let room = self.capabilities.max_transceive_length.saturating_sub(2);
         if room == 0 {
-            return Err(CardError::NotSupported { what: "a link that cannot carry any response data".into() });
+            return Err(CardError::NotSupported {
+                what: "a link that cannot carry any response data".into(),
+            });
         }
-        let cap = if self.uses_extended_length() { MAX_EXTENDED_NE } else { MAX_SHORT_NE };
+        let cap = if self.uses_extended_length() {
+            MAX_EXTENDED_NE
+        } else {
+            MAX_SHORT_NE
+        };
         Ok(room.min(cap))
     }
 
     /// Reads an EF of `app` in as few READ BINARY commands as the link allows:
     /// the first by short EF identifier (no SELECT EF), the rest by offset.
-    pub async fn read_ef(&mut self, app: Application, ef: FileId, content: ContentLength, what: &'static str) -> Result<Vec<u8>, CardError> {
+    pub async fn read_ef(
+        &mut self,
+        app: Application,
+        ef: FileId,
+        content: ContentLength,
+        what: &'static str,
+    ) -> Result<Vec<u8>, CardError> {
         self.select(app).await?;
         let mut buf: Vec<u8> = Vec::new();
         let mut total = match content {
@@ -202,9 +248,12 @@ impl<T: CardTransport> CardChannel<T> {
             let command = if offset == 0 {
                 CommandApdu::new(0x00, ins::READ_BINARY, ef.read_p1(), 0).expect(ne)
             } else {
-                let offset = u16::try_from(offset).ok().filter(|o| *o <= 0x7FFF).ok_or_else(|| CardError::NotSupported {
-                    what: format!("{what} longer than READ BINARY's 15-bit offset"),
-                })?;
+                let offset = u16::try_from(offset)
+                    .ok()
+                    .filter(|o| *o <= 0x7FFF)
+                    .ok_or_else(|| CardError::NotSupported {
+                        what: format!("{what} longer than READ BINARY's 15-bit offset"),
+                    })?;
                 let [p1, p2] = offset.to_be_bytes();
                 CommandApdu::new(0x00, ins::READ_BINARY, p1, p2).expect(ne)
             };
@@ -226,17 +275,30 @@ impl<T: CardTransport> CardChannel<T> {
                 Status::SecurityStatusNotSatisfied => return Err(CardError::PinRequired),
                 Status::FileNotFound => return Err(CardError::NotFound { what }),
                 Status::OffsetOutsideEf => {
-                    return Err(CardError::malformed(what, format!("the file ends at {offset} bytes, before its declared length")));
+                    return Err(CardError::malformed(
+                        what,
+                        format!("the file ends at {offset} bytes, before its declared length"),
+                    ));
                 }
-                _ => return Err(CardError::UnexpectedStatus { command: "READ BINARY", sw: response.sw }),
+                _ => {
+                    return Err(CardError::UnexpectedStatus {
+                        command: "READ BINARY",
+                        sw: response.sw,
+                    });
+                }
             }
             if response.data.is_empty() {
-                return Err(CardError::malformed(what, format!("the card returned no data at offset {offset}")));
+                return Err(CardError::malformed(
+                    what,
+                    format!("the card returned no data at offset {offset}"),
+                ));
             }
-            let short_read = response.sw.meaning() == Status::EndOfFile || (response.data.len() as u64) < u64::from(ne);
+            let short_read = response.sw.meaning() == Status::EndOfFile
+                || (response.data.len() as u64) < u64::from(ne);
             buf.extend_from_slice(&response.data);
             if total.is_none() {
-                total = tlv_total_length(&buf).map_err(|detail| CardError::malformed(what, detail))?;
+                total =
+                    tlv_total_length(&buf).map_err(|detail| CardError::malformed(what, detail))?;
             }
             match total {
                 Some(t) if buf.len() >= t => {
@@ -244,7 +306,13 @@ impl<T: CardTransport> CardChannel<T> {
                     return Ok(buf);
                 }
                 _ if short_read => {
-                    return Err(CardError::malformed(what, format!("the file ended after {} bytes, before its declared length", buf.len())));
+                    return Err(CardError::malformed(
+                        what,
+                        format!(
+                            "the file ended after {} bytes, before its declared length",
+                            buf.len()
+                        ),
+                    ));
                 }
                 _ => {}
             }
@@ -255,14 +323,20 @@ impl<T: CardTransport> CardChannel<T> {
 /// The whole length (header included) of the BER-TLV object starting `bytes`,
 /// or `None` if more bytes are needed to know it.
 pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, String> {
-    let Some(&first) = bytes.first() else { return Ok(None) };
+    let Some(&first) = bytes.first() else {
+        return Ok(None);
+    };
     if first == 0x00 || first == 0xFF && bytes.get(1).is_none_or(|b| *b == 0xFF) {
-        return Err(format!("no data object (starts with {first:02X}): the file looks unwritten"));
+        return Err(format!(
+            "no data object (starts with {first:02X}): the file looks unwritten"
+        ));
     }
     let mut pos = 1;
     if first & 0x1F == 0x1F {
         loop {
-            let Some(&b) = bytes.get(pos) else { return Ok(None) };
+            let Some(&b) = bytes.get(pos) else {
+                return Ok(None);
+            };
             pos += 1;
             if b & 0x80 == 0 {
                 break;
@@ -272,19 +346,27 @@ pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, String> {
             }
         }
     }
-    let Some(&len0) = bytes.get(pos) else { return Ok(None) };
+    let Some(&len0) = bytes.get(pos) else {
+        return Ok(None);
+    };
     pos += 1;
     let content = match len0 {
         0..=0x7F => usize::from(len0),
         0x81..=0x84 => {
             let n = usize::from(len0 & 0x7F);
-            let Some(len_bytes) = bytes.get(pos..pos + n) else { return Ok(None) };
+            let Some(len_bytes) = bytes.get(pos..pos + n) else {
+                return Ok(None);
+            };
             pos += n;
-            len_bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+            len_bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
         }
         _ => return Err(format!("unsupported length byte {len0:02X}")),
     };
-    pos.checked_add(content).map(Some).ok_or_else(|| "length overflows".into())
+    pos.checked_add(content)
+        .map(Some)
+        .ok_or_else(|| "length overflows".into())
 }
 
 pub(crate) fn app_name(app: Application) -> &'static str {
@@ -301,9 +383,15 @@ mod tests {
 
     #[test]
     fn tlv_lengths() {
-        assert_eq!(tlv_total_length(&[0x30, 0x82, 0x05, 0xDC]), Ok(Some(4 + 0x5DC)));
+        assert_eq!(
+            tlv_total_length(&[0x30, 0x82, 0x05, 0xDC]),
+            Ok(Some(4 + 0x5DC))
+        );
         assert_eq!(tlv_total_length(&[0x30, 0x82, 0x05]), Ok(None));
-        assert_eq!(tlv_total_length(&[0xFF, 0x20, 0x82, 0x01, 0x00]), Ok(Some(5 + 256)));
+        assert_eq!(
+            tlv_total_length(&[0xFF, 0x20, 0x82, 0x01, 0x00]),
+            Ok(Some(5 + 256))
+        );
         assert_eq!(tlv_total_length(&[0xFF, 0x10, 0x0C]), Ok(Some(15)));
         assert_eq!(tlv_total_length(&[0xDF, 0x21, 0x03]), Ok(Some(6)));
         assert!(tlv_total_length(&[0xFF, 0xFF, 0xFF]).is_err());

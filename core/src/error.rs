@@ -66,6 +66,9 @@ pub enum CardError {
 impl CardError {
     /// A [`CardError::Malformed`] with a detail message.
     pub fn malformed(what: &'static str, detail: impl ToString) -> Self {
-        Self::Malformed { what, detail: detail.to_string() }
+        Self::Malformed {
+            what,
+            detail: detail.to_string(),
+        }
     }
 }

@@ -44,7 +44,39 @@ impl TokenKind {
             .into_iter()
             .find(|(prefix, _)| label.starts_with(prefix))
             .map(|(_, kind)| kind)
-            .unwrap_or_else(|| Self::Unknown(String::from_utf8_lossy(label).trim_end_matches([' ', '\0']).to_owned()))
+            .unwrap_or_else(|| {
+                Self::Unknown(
+                    String::from_utf8_lossy(label)
+                        .trim_end_matches([' ', '\0'])
+                        .to_owned(),
+                )
+            })
+    }
+}
+
+/// Which certificates the card holds (EF 0008: byte 0 signing, byte 1
+/// authentication; a card issued to a child under 15 has no signing certificate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CertificatePresence {
+    /// The signing certificate (and key) exist.
+    pub signing: bool,
+    /// The user-authentication certificate (and key) exist.
+    pub authentication: bool,
+}
+
+impl CertificatePresence {
+    /// Decodes EF 0008.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CardError> {
+        match bytes {
+            [signing, authentication, _] => Ok(Self {
+                signing: *signing != 0,
+                authentication: *authentication != 0,
+            }),
+            _ => Err(CardError::malformed(
+                "certificate presence",
+                format!("{} bytes where 3 are expected", bytes.len()),
+            )),
+        }
     }
 }
 
@@ -105,7 +137,10 @@ impl FreeCertificate {
 pub struct DigestInfo(Vec<u8>);
 
 /// DER of `DigestInfo { sha256, NULL }` up to the digest (RFC 8017 §9.2, note 1).
-const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
 
 impl DigestInfo {
     /// Hashes `message` with SHA-256 and wraps the digest.
@@ -139,78 +174,162 @@ impl<'a, T: CardTransport> Jpki<'a, T> {
 
     /// Reads the token label (EF 0006) and classifies it.
     pub async fn token_kind(&mut self) -> Result<TokenKind, CardError> {
-        let label = self.channel.read_ef(Application::Jpki, jpki::TOKEN_INFO, ContentLength::Exact(32), "token information").await?;
+        let label = self
+            .channel
+            .read_ef(
+                Application::Jpki,
+                jpki::TOKEN_INFO,
+                ContentLength::Exact(32),
+                "token information",
+            )
+            .await?;
         Ok(TokenKind::from_label(&label))
+    }
+
+    /// Reads which certificates the card holds (EF 0008).
+    pub async fn certificate_presence(&mut self) -> Result<CertificatePresence, CardError> {
+        let bytes = self
+            .channel
+            .read_ef(
+                Application::Jpki,
+                jpki::CERT_PRESENCE,
+                ContentLength::Exact(3),
+                "certificate presence",
+            )
+            .await?;
+        CertificatePresence::from_bytes(&bytes)
     }
 
     /// Reads a certificate that needs no PIN. On a physical card this is two
     /// round trips from a fresh session when the link has extended length.
-    pub async fn read_certificate(&mut self, which: FreeCertificate) -> Result<CardCertificate, CardError> {
+    pub async fn read_certificate(
+        &mut self,
+        which: FreeCertificate,
+    ) -> Result<CardCertificate, CardError> {
         let (file, what) = which.file();
-        let der = self.channel.read_ef(Application::Jpki, file, ContentLength::Tlv, what).await?;
+        let der = self
+            .channel
+            .read_ef(Application::Jpki, file, ContentLength::Tlv, what)
+            .await?;
         CardCertificate::from_der(der).map_err(|e| CardError::malformed(what, e))
     }
 
     /// Reads the signing certificate, verifying the signing password first
     /// (the card answers `6982` otherwise).
-    pub async fn read_signing_certificate(&mut self, password: &SigningPassword, last_try: LastTry) -> Result<CardCertificate, CardError> {
+    pub async fn read_signing_certificate(
+        &mut self,
+        password: &SigningPassword,
+        last_try: LastTry,
+    ) -> Result<CardCertificate, CardError> {
         self.verify(JpkiKey::Signing, password, last_try).await?;
         let what = "signing certificate";
-        let der = self.channel.read_ef(Application::Jpki, jpki::SIGNING_CERT, ContentLength::Tlv, what).await?;
+        let der = self
+            .channel
+            .read_ef(
+                Application::Jpki,
+                jpki::SIGNING_CERT,
+                ContentLength::Tlv,
+                what,
+            )
+            .await?;
         CardCertificate::from_der(der).map_err(|e| CardError::malformed(what, e))
     }
 
     /// Tries left for the PIN of `key`, read without spending a try.
     pub async fn pin_status(&mut self, key: JpkiKey) -> Result<PinStatus, CardError> {
-        self.channel.pin_status(Application::Jpki, key.pin_file()).await
+        self.channel
+            .pin_status(Application::Jpki, key.pin_file())
+            .await
     }
 
     /// Verifies the user-authentication PIN.
-    pub async fn verify_auth_pin(&mut self, pin: &AuthPin, last_try: LastTry) -> Result<(), CardError> {
+    pub async fn verify_auth_pin(
+        &mut self,
+        pin: &AuthPin,
+        last_try: LastTry,
+    ) -> Result<(), CardError> {
         self.verify(JpkiKey::Authentication, pin, last_try).await
     }
 
     /// Verifies the signing password.
-    pub async fn verify_signing_password(&mut self, password: &SigningPassword, last_try: LastTry) -> Result<(), CardError> {
+    pub async fn verify_signing_password(
+        &mut self,
+        password: &SigningPassword,
+        last_try: LastTry,
+    ) -> Result<(), CardError> {
         self.verify(JpkiKey::Signing, password, last_try).await
     }
 
-    async fn verify(&mut self, key: JpkiKey, secret: &impl CardSecret, last_try: LastTry) -> Result<(), CardError> {
-        self.channel.verify_pin(Application::Jpki, key.pin_file(), secret, last_try).await
+    async fn verify(
+        &mut self,
+        key: JpkiKey,
+        secret: &impl CardSecret,
+        last_try: LastTry,
+    ) -> Result<(), CardError> {
+        self.channel
+            .verify_pin(Application::Jpki, key.pin_file(), secret, last_try)
+            .await
     }
 
     /// Signs a `DigestInfo` with `key`, whose PIN must have been verified in
     /// this session. Sent once, never repeated: a lost answer is an error.
-    pub async fn sign(&mut self, key: JpkiKey, digest_info: &DigestInfo) -> Result<Vec<u8>, CardError> {
+    pub async fn sign(
+        &mut self,
+        key: JpkiKey,
+        digest_info: &DigestInfo,
+    ) -> Result<Vec<u8>, CardError> {
         self.channel.select(Application::Jpki).await?;
-        let command = CommandApdu::new(CLA_PROPRIETARY, ins::COMPUTE_DIGITAL_SIGNATURE, 0x00, key.key_file().reference_p2())
-            .with_data(digest_info.as_bytes())
-            .expect(256);
+        let command = CommandApdu::new(
+            CLA_PROPRIETARY,
+            ins::COMPUTE_DIGITAL_SIGNATURE,
+            0x00,
+            key.key_file().reference_p2(),
+        )
+        .with_data(digest_info.as_bytes())
+        .expect(256);
         let response = self.channel.send(&command, Resend::Never).await?;
         match response.sw.meaning() {
             Status::Ok if response.data.len() == 256 => Ok(response.data),
-            Status::Ok => Err(CardError::malformed("signature", format!("{} bytes where RSA-2048 gives 256", response.data.len()))),
+            Status::Ok => Err(CardError::malformed(
+                "signature",
+                format!("{} bytes where RSA-2048 gives 256", response.data.len()),
+            )),
             Status::SecurityStatusNotSatisfied => {
                 self.channel.mark_unverified(key.pin_file());
                 Err(CardError::PinRequired)
             }
             Status::Blocked => Err(CardError::PinBlocked),
-            _ => Err(CardError::UnexpectedStatus { command: "COMPUTE DIGITAL SIGNATURE", sw: response.sw }),
+            _ => Err(CardError::UnexpectedStatus {
+                command: "COMPUTE DIGITAL SIGNATURE",
+                sw: response.sw,
+            }),
         }
     }
 
     /// Verifies the authentication PIN (unless already verified this session)
     /// and signs `message`'s SHA-256 with the authentication key.
-    pub async fn sign_with_auth_key(&mut self, pin: &AuthPin, message: &[u8], last_try: LastTry) -> Result<Vec<u8>, CardError> {
+    pub async fn sign_with_auth_key(
+        &mut self,
+        pin: &AuthPin,
+        message: &[u8],
+        last_try: LastTry,
+    ) -> Result<Vec<u8>, CardError> {
         self.verify(JpkiKey::Authentication, pin, last_try).await?;
-        self.sign(JpkiKey::Authentication, &DigestInfo::sha256(message)).await
+        self.sign(JpkiKey::Authentication, &DigestInfo::sha256(message))
+            .await
     }
 
     /// Verifies the signing password (unless already verified this session)
     /// and signs `message`'s SHA-256 with the signing key.
-    pub async fn sign_with_signing_key(&mut self, password: &SigningPassword, message: &[u8], last_try: LastTry) -> Result<Vec<u8>, CardError> {
+    pub async fn sign_with_signing_key(
+        &mut self,
+        password: &SigningPassword,
+        message: &[u8],
+        last_try: LastTry,
+    ) -> Result<Vec<u8>, CardError> {
         self.verify(JpkiKey::Signing, password, last_try).await?;
-        self.sign(JpkiKey::Signing, &DigestInfo::sha256(message)).await
+        self.sign(JpkiKey::Signing, &DigestInfo::sha256(message))
+            .await
     }
 }
 
@@ -221,11 +340,26 @@ mod tests {
     #[test]
     fn token_labels() {
         let pad = |s: &str| format!("{s:<32}").into_bytes();
-        assert_eq!(TokenKind::from_label(&pad("JPKIAPICCTOKEN2")), TokenKind::PhysicalCard);
-        assert_eq!(TokenKind::from_label(&pad("JPKIAPICCTOKEN")), TokenKind::JukiCard);
-        assert_eq!(TokenKind::from_label(&pad("JPKIAPGPSETOKEN")), TokenKind::AndroidToken);
-        assert_eq!(TokenKind::from_label(&pad("JPKIAPIOSTOKEN")), TokenKind::IphoneToken);
-        assert_eq!(TokenKind::from_label(&pad("OTHER")), TokenKind::Unknown("OTHER".into()));
+        assert_eq!(
+            TokenKind::from_label(&pad("JPKIAPICCTOKEN2")),
+            TokenKind::PhysicalCard
+        );
+        assert_eq!(
+            TokenKind::from_label(&pad("JPKIAPICCTOKEN")),
+            TokenKind::JukiCard
+        );
+        assert_eq!(
+            TokenKind::from_label(&pad("JPKIAPGPSETOKEN")),
+            TokenKind::AndroidToken
+        );
+        assert_eq!(
+            TokenKind::from_label(&pad("JPKIAPIOSTOKEN")),
+            TokenKind::IphoneToken
+        );
+        assert_eq!(
+            TokenKind::from_label(&pad("OTHER")),
+            TokenKind::Unknown("OTHER".into())
+        );
     }
 
     #[test]

@@ -44,7 +44,9 @@ impl Application {
 
     /// The application that has this AID.
     pub fn from_aid(aid: &[u8]) -> Option<Self> {
-        [Self::Jpki, Self::Kenhojo, Self::Kenmen].into_iter().find(|app| app.aid() == aid)
+        [Self::Jpki, Self::Kenhojo, Self::Kenmen]
+            .into_iter()
+            .find(|app| app.aid() == aid)
     }
 }
 

@@ -18,7 +18,9 @@ pub fn japan_date(instant: DateTime<Utc>) -> NaiveDate {
 /// final month, or that month's last day when it has no corresponding day
 /// (Art. 143(2)).
 pub fn last_day_of_months(first_day: NaiveDate, months: u32) -> Option<NaiveDate> {
-    let month_start = first_day.with_day(1)?.checked_add_months(Months::new(months))?;
+    let month_start = first_day
+        .with_day(1)?
+        .checked_add_months(Months::new(months))?;
     match month_start.with_day(first_day.day()) {
         Some(corresponding) => corresponding.pred_opt(),
         // No corresponding day (e.g. the 31st): the period ends with that month.
@@ -57,9 +59,13 @@ mod tests {
 
     #[test]
     fn japan_date_is_utc_plus_nine() {
-        let instant = DateTime::parse_from_rfc3339("2026-03-31T15:00:00Z").unwrap().with_timezone(&Utc);
+        let instant = DateTime::parse_from_rfc3339("2026-03-31T15:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(japan_date(instant), d(2026, 4, 1));
-        let instant = DateTime::parse_from_rfc3339("2026-03-31T14:59:59Z").unwrap().with_timezone(&Utc);
+        let instant = DateTime::parse_from_rfc3339("2026-03-31T14:59:59Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(japan_date(instant), d(2026, 3, 31));
     }
 }

@@ -107,10 +107,22 @@ mod tests {
     fn check_digits() {
         // Published example number 1234 5678 9018.
         assert!(MyNumber::new("123456789018").is_ok());
-        assert_eq!(MyNumber::new("123456789012").err(), Some(MyNumberError::CheckDigit));
-        assert_eq!(MyNumber::new("12345678901").err(), Some(MyNumberError::NotTwelveDigits));
-        assert_eq!(MyNumber::new("12345678901a").err(), Some(MyNumberError::NotTwelveDigits));
-        assert_eq!(format!("{:?}", MyNumber::new("123456789018").unwrap()), "MyNumber(<redacted>)");
+        assert_eq!(
+            MyNumber::new("123456789012").err(),
+            Some(MyNumberError::CheckDigit)
+        );
+        assert_eq!(
+            MyNumber::new("12345678901").err(),
+            Some(MyNumberError::NotTwelveDigits)
+        );
+        assert_eq!(
+            MyNumber::new("12345678901a").err(),
+            Some(MyNumberError::NotTwelveDigits)
+        );
+        assert_eq!(
+            format!("{:?}", MyNumber::new("123456789018").unwrap()),
+            "MyNumber(<redacted>)"
+        );
     }
 
     #[test]

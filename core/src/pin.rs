@@ -71,7 +71,10 @@ impl SigningPassword {
         if !(6..=16).contains(&password.chars().count()) {
             return Err(PinFormatError::SigningPasswordLength);
         }
-        if !bytes.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        if !bytes
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
             return Err(PinFormatError::SigningPasswordCharacter);
         }
         if !bytes.iter().any(u8::is_ascii_uppercase) || !bytes.iter().any(u8::is_ascii_digit) {
@@ -115,26 +118,58 @@ mod tests {
     fn four_digit_pins() {
         assert!(AuthPin::new("0000").is_ok());
         for bad in ["123", "12345", "12a4", "１２３４", "", " 123"] {
-            assert_eq!(AuthPin::new(bad).err(), Some(PinFormatError::NotFourDigits), "{bad:?}");
+            assert_eq!(
+                AuthPin::new(bad).err(),
+                Some(PinFormatError::NotFourDigits),
+                "{bad:?}"
+            );
         }
         assert_eq!(KenhojoPin::new("9876").unwrap().verify_data(), b"9876");
     }
 
     #[test]
     fn signing_passwords() {
-        assert_eq!(SigningPassword::new("abc123").unwrap().verify_data(), b"ABC123");
+        assert_eq!(
+            SigningPassword::new("abc123").unwrap().verify_data(),
+            b"ABC123"
+        );
         assert!(SigningPassword::new("A1B2C3D4E5F6G7H8").is_ok());
-        assert_eq!(SigningPassword::new("AB123").err(), Some(PinFormatError::SigningPasswordLength));
-        assert_eq!(SigningPassword::new("A1B2C3D4E5F6G7H8I").err(), Some(PinFormatError::SigningPasswordLength));
-        assert_eq!(SigningPassword::new("ABC-123").err(), Some(PinFormatError::SigningPasswordCharacter));
-        assert_eq!(SigningPassword::new("ÄBC123").err(), Some(PinFormatError::SigningPasswordCharacter));
-        assert_eq!(SigningPassword::new("ABCDEF").err(), Some(PinFormatError::SigningPasswordNeedsLetterAndDigit));
-        assert_eq!(SigningPassword::new("123456").err(), Some(PinFormatError::SigningPasswordNeedsLetterAndDigit));
+        assert_eq!(
+            SigningPassword::new("AB123").err(),
+            Some(PinFormatError::SigningPasswordLength)
+        );
+        assert_eq!(
+            SigningPassword::new("A1B2C3D4E5F6G7H8I").err(),
+            Some(PinFormatError::SigningPasswordLength)
+        );
+        assert_eq!(
+            SigningPassword::new("ABC-123").err(),
+            Some(PinFormatError::SigningPasswordCharacter)
+        );
+        assert_eq!(
+            SigningPassword::new("ÄBC123").err(),
+            Some(PinFormatError::SigningPasswordCharacter)
+        );
+        assert_eq!(
+            SigningPassword::new("ABCDEF").err(),
+            Some(PinFormatError::SigningPasswordNeedsLetterAndDigit)
+        );
+        assert_eq!(
+            SigningPassword::new("123456").err(),
+            Some(PinFormatError::SigningPasswordNeedsLetterAndDigit)
+        );
     }
 
     #[test]
     fn debug_hides_the_secret() {
-        let shown = format!("{:?} {:?}", AuthPin::new("4321").unwrap(), SigningPassword::new("SECRET99").unwrap());
-        assert!(!shown.contains("4321") && !shown.contains("SECRET99"), "{shown}");
+        let shown = format!(
+            "{:?} {:?}",
+            AuthPin::new("4321").unwrap(),
+            SigningPassword::new("SECRET99").unwrap()
+        );
+        assert!(
+            !shown.contains("4321") && !shown.contains("SECRET99"),
+            "{shown}"
+        );
     }
 }

@@ -51,17 +51,26 @@ impl Record {
         let (parsed, _filler) = Tlv::parse(bytes);
         let tlv = parsed.map_err(|e| RecordError::Tlv(format!("{e:?}")))?;
         if tag_u16(tlv.tag()) != Some(container) {
-            return Err(RecordError::WrongContainer { expected: container, found: crate::apdu::Hex(&tlv.tag().to_bytes()).to_string() });
+            return Err(RecordError::WrongContainer {
+                expected: container,
+                found: crate::apdu::Hex(tlv.tag().to_bytes()).to_string(),
+            });
         }
         let Value::Constructed(children) = tlv.value() else {
             return Err(RecordError::Tlv("container is not constructed".into()));
         };
         let mut fields = Vec::with_capacity(children.len());
         for child in children {
-            let tag = tag_u16(child.tag()).ok_or_else(|| RecordError::Tlv("tag longer than two bytes".into()))?;
+            let tag = tag_u16(child.tag())
+                .ok_or_else(|| RecordError::Tlv("tag longer than two bytes".into()))?;
             match child.value() {
                 Value::Primitive(bytes) => fields.push((tag, bytes.clone())),
-                Value::Constructed(_) => return Err(RecordError::BadField { tag, detail: "constructed where primitive expected".into() }),
+                Value::Constructed(_) => {
+                    return Err(RecordError::BadField {
+                        tag,
+                        detail: "constructed where primitive expected".into(),
+                    });
+                }
             }
         }
         Ok(Self { fields })
@@ -69,7 +78,10 @@ impl Record {
 
     /// A field's bytes.
     pub fn get(&self, tag: u16) -> Option<&[u8]> {
-        self.fields.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_slice())
+        self.fields
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// A required field's bytes.
@@ -79,22 +91,34 @@ impl Record {
 
     /// A required UTF-8 text field.
     pub fn text(&self, tag: u16) -> Result<String, RecordError> {
-        String::from_utf8(self.require(tag)?.to_vec()).map_err(|_| RecordError::BadField { tag, detail: "not UTF-8".into() })
+        String::from_utf8(self.require(tag)?.to_vec()).map_err(|_| RecordError::BadField {
+            tag,
+            detail: "not UTF-8".into(),
+        })
     }
 
     /// A required `YYYYMMDD` date field.
     pub fn date(&self, tag: u16) -> Result<chrono::NaiveDate, RecordError> {
         let text = self.text(tag)?;
         if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(RecordError::BadField { tag, detail: format!("{text:?} is not YYYYMMDD") });
+            return Err(RecordError::BadField {
+                tag,
+                detail: format!("{text:?} is not YYYYMMDD"),
+            });
         }
-        chrono::NaiveDate::parse_from_str(&text, "%Y%m%d").map_err(|_| RecordError::BadField { tag, detail: format!("{text} is not a date") })
+        chrono::NaiveDate::parse_from_str(&text, "%Y%m%d").map_err(|_| RecordError::BadField {
+            tag,
+            detail: format!("{text} is not a date"),
+        })
     }
 
     /// A required sex code field.
     pub fn sex(&self, tag: u16) -> Result<crate::person::Sex, RecordError> {
         let text = self.text(tag)?;
-        crate::person::Sex::from_code(&text).ok_or_else(|| RecordError::BadField { tag, detail: format!("unknown sex code {text:?}") })
+        crate::person::Sex::from_code(&text).ok_or_else(|| RecordError::BadField {
+            tag,
+            detail: format!("unknown sex code {text:?}"),
+        })
     }
 }
 
@@ -104,7 +128,10 @@ mod tests {
 
     #[test]
     fn parses_a_container_with_filler() {
-        let bytes = [0xFF, 0x20, 0x09, 0xDF, 0x22, 0x02, b'h', b'i', 0xDF, 0x25, 0x01, b'2', 0xFF, 0xFF, 0xFF];
+        let bytes = [
+            0xFF, 0x20, 0x09, 0xDF, 0x22, 0x02, b'h', b'i', 0xDF, 0x25, 0x01, b'2', 0xFF, 0xFF,
+            0xFF,
+        ];
         let record = Record::parse(&bytes, 0xFF20).unwrap();
         assert_eq!(record.text(0xDF22).unwrap(), "hi");
         assert_eq!(record.sex(0xDF25).unwrap(), crate::person::Sex::Female);
@@ -113,11 +140,21 @@ mod tests {
 
     #[test]
     fn rejects_broken_records() {
-        assert!(matches!(Record::parse(&[0xFF, 0x20, 0x05, 0xDF, 0x22], 0xFF20), Err(RecordError::Tlv(_))));
-        assert!(matches!(Record::parse(&[0xFF, 0x30, 0x00], 0xFF20), Err(RecordError::WrongContainer { .. })));
+        assert!(matches!(
+            Record::parse(&[0xFF, 0x20, 0x05, 0xDF, 0x22], 0xFF20),
+            Err(RecordError::Tlv(_))
+        ));
+        assert!(matches!(
+            Record::parse(&[0xFF, 0x30, 0x00], 0xFF20),
+            Err(RecordError::WrongContainer { .. })
+        ));
         assert!(Record::parse(&[], 0xFF20).is_err());
-        let bad_date = [0xFF, 0x20, 0x0B, 0xDF, 0x24, 0x08, b'1', b'9', b'8', b'0', b'1', b'3', b'3', b'2'];
-        assert!(matches!(Record::parse(&bad_date, 0xFF20).unwrap().date(0xDF24), Err(RecordError::BadField { .. })));
+        let bad_date = [
+            0xFF, 0x20, 0x0B, 0xDF, 0x24, 0x08, b'1', b'9', b'8', b'0', b'1', b'3', b'3', b'2',
+        ];
+        assert!(matches!(
+            Record::parse(&bad_date, 0xFF20).unwrap().date(0xDF24),
+            Err(RecordError::BadField { .. })
+        ));
     }
 }
-

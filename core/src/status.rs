@@ -65,7 +65,9 @@ impl StatusWord {
             (0x90, 0x00) => Status::Ok,
             (0x61, n) => Status::BytesRemaining(if n == 0 { 256 } else { u16::from(n) }),
             (0x62, 0x82) => Status::EndOfFile,
-            (0x63, n) if n & 0xF0 == 0xC0 => Status::VerifyFailed { tries_left: n & 0x0F },
+            (0x63, n) if n & 0xF0 == 0xC0 => Status::VerifyFailed {
+                tries_left: n & 0x0F,
+            },
             (0x67, 0x00) => Status::WrongLength,
             (0x69, 0x82) => Status::SecurityStatusNotSatisfied,
             (0x69, 0x83) | (0x69, 0x84) => Status::Blocked,
@@ -140,12 +142,21 @@ mod tests {
 
     #[test]
     fn decodes_the_words_the_card_uses() {
-        assert_eq!(StatusWord(0x63C2).meaning(), Status::VerifyFailed { tries_left: 2 });
-        assert_eq!(StatusWord(0x63C0).meaning(), Status::VerifyFailed { tries_left: 0 });
+        assert_eq!(
+            StatusWord(0x63C2).meaning(),
+            Status::VerifyFailed { tries_left: 2 }
+        );
+        assert_eq!(
+            StatusWord(0x63C0).meaning(),
+            Status::VerifyFailed { tries_left: 0 }
+        );
         assert_eq!(StatusWord(0x6984).meaning(), Status::Blocked);
         assert_eq!(StatusWord(0x6100).meaning(), Status::BytesRemaining(256));
         assert_eq!(StatusWord(0x6C10).meaning(), Status::WrongLe(16));
-        assert_eq!(StatusWord(0x6310).meaning(), Status::Other(StatusWord(0x6310)));
+        assert_eq!(
+            StatusWord(0x6310).meaning(),
+            Status::Other(StatusWord(0x6310))
+        );
         assert_eq!(StatusWord::verify_failed(3), StatusWord(0x63C3));
         assert_eq!(StatusWord(0x6A82).to_string(), "6A82");
     }

@@ -24,14 +24,25 @@ pub struct Exchange {
 
 impl Exchange {
     /// Records an exchange, dropping a VERIFY's PIN.
-    pub fn record(command: &CommandApdu, encoded_len: usize, outcome: Result<Vec<u8>, TransportError>, elapsed: Duration) -> Self {
+    pub fn record(
+        command: &CommandApdu,
+        encoded_len: usize,
+        outcome: Result<Vec<u8>, TransportError>,
+        elapsed: Duration,
+    ) -> Self {
         let redacted = command.carries_secret();
         let shown = if redacted {
             vec![command.cla, command.ins, command.p1, command.p2]
         } else {
             command.to_bytes().unwrap_or_default()
         };
-        Self { command: shown, redacted, bytes_sent: encoded_len, outcome, elapsed }
+        Self {
+            command: shown,
+            redacted,
+            bytes_sent: encoded_len,
+            outcome,
+            elapsed,
+        }
     }
 
     /// Bytes received (0 when the exchange failed).
@@ -45,7 +56,11 @@ impl Exchange {
         let secret = if self.redacted { " <PIN redacted>" } else { "" };
         match &self.outcome {
             Ok(resp) if resp.len() > 2 => {
-                format!(">> {cmd}{secret}  << [{} bytes] {}", resp.len() - 2, Hex(&resp[resp.len() - 2..]))
+                format!(
+                    ">> {cmd}{secret}  << [{} bytes] {}",
+                    resp.len() - 2,
+                    Hex(&resp[resp.len() - 2..])
+                )
             }
             Ok(resp) => format!(">> {cmd}{secret}  << {}", Hex(resp)),
             Err(e) => format!(">> {cmd}{secret}  !! {e}"),
@@ -95,11 +110,14 @@ impl Transcript {
 
     /// Totals over the exchanges after `mark`.
     pub fn stats_since(&self, mark: usize) -> TranscriptStats {
-        self.exchanges.get(mark..).unwrap_or_default().iter().fold(TranscriptStats::default(), |acc, e| TranscriptStats {
-            round_trips: acc.round_trips + 1,
-            bytes_sent: acc.bytes_sent + e.bytes_sent,
-            bytes_received: acc.bytes_received + e.bytes_received(),
-            elapsed: acc.elapsed + e.elapsed,
-        })
+        self.exchanges.get(mark..).unwrap_or_default().iter().fold(
+            TranscriptStats::default(),
+            |acc, e| TranscriptStats {
+                round_trips: acc.round_trips + 1,
+                bytes_sent: acc.bytes_sent + e.bytes_sent,
+                bytes_received: acc.bytes_received + e.bytes_received(),
+                elapsed: acc.elapsed + e.elapsed,
+            },
+        )
     }
 }

@@ -16,9 +16,15 @@ pub struct LinkCapabilities {
 
 impl LinkCapabilities {
     /// A link with extended length and room for a 64 KiB response.
-    pub const EXTENDED: Self = Self { extended_length: true, max_transceive_length: 65_538 };
+    pub const EXTENDED: Self = Self {
+        extended_length: true,
+        max_transceive_length: 65_538,
+    };
     /// A link limited to short APDUs.
-    pub const SHORT_ONLY: Self = Self { extended_length: false, max_transceive_length: 261 };
+    pub const SHORT_ONLY: Self = Self {
+        extended_length: false,
+        max_transceive_length: 261,
+    };
 }
 
 /// Why an exchange with the card did not complete. The command may or may not
@@ -49,7 +55,10 @@ pub trait CardTransport: Send + Sync {
     fn capabilities(&self) -> LinkCapabilities;
 
     /// Sends one command APDU and returns the whole response, status word included.
-    fn transmit(&self, command: &[u8]) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
+    fn transmit(
+        &self,
+        command: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
 }
 
 impl<T: CardTransport> CardTransport for &T {
@@ -57,7 +66,10 @@ impl<T: CardTransport> CardTransport for &T {
         (**self).capabilities()
     }
 
-    fn transmit(&self, command: &[u8]) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
+    fn transmit(
+        &self,
+        command: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
         (**self).transmit(command)
     }
 }
@@ -67,7 +79,10 @@ impl<T: CardTransport> CardTransport for std::sync::Arc<T> {
         (**self).capabilities()
     }
 
-    fn transmit(&self, command: &[u8]) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
+    fn transmit(
+        &self,
+        command: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
         (**self).transmit(command)
     }
 }

@@ -32,7 +32,11 @@ pub enum PinStatus {
 
 impl<T: CardTransport> CardChannel<T> {
     /// Reads a PIN's state with a bare VERIFY, which spends no try.
-    pub async fn pin_status(&mut self, app: Application, pin: FileId) -> Result<PinStatus, CardError> {
+    pub async fn pin_status(
+        &mut self,
+        app: Application,
+        pin: FileId,
+    ) -> Result<PinStatus, CardError> {
         self.select(app).await?;
         let command = CommandApdu::new(0x00, ins::VERIFY, 0x00, pin.reference_p2());
         let response = self.send(&command, Resend::Allowed).await?;
@@ -41,23 +45,35 @@ impl<T: CardTransport> CardChannel<T> {
             Status::VerifyFailed { tries_left } => Ok(PinStatus::TriesLeft { tries: tries_left }),
             Status::Ok => Ok(PinStatus::Verified),
             Status::FileNotFound => Err(CardError::NotFound { what: "PIN" }),
-            _ => Err(CardError::UnexpectedStatus { command: "VERIFY (counter)", sw: response.sw }),
+            _ => Err(CardError::UnexpectedStatus {
+                command: "VERIFY (counter)",
+                sw: response.sw,
+            }),
         }
     }
 
     /// Verifies a PIN once: checks the counter first, refuses the last try
     /// unless `last_try` allows it, and never resends. Skips the card entirely
     /// when this session already verified the PIN in the selected application.
-    pub async fn verify_pin(&mut self, app: Application, pin: FileId, secret: &impl CardSecret, last_try: LastTry) -> Result<(), CardError> {
+    pub async fn verify_pin(
+        &mut self,
+        app: Application,
+        pin: FileId,
+        secret: &impl CardSecret,
+        last_try: LastTry,
+    ) -> Result<(), CardError> {
         if self.is_verified(app, pin) {
             return Ok(());
         }
         match self.pin_status(app, pin).await? {
             PinStatus::Blocked => return Err(CardError::PinBlocked),
-            PinStatus::TriesLeft { tries: 1 } if last_try == LastTry::Refuse => return Err(CardError::LastTryNeedsConfirmation),
+            PinStatus::TriesLeft { tries: 1 } if last_try == LastTry::Refuse => {
+                return Err(CardError::LastTryNeedsConfirmation);
+            }
             PinStatus::TriesLeft { .. } | PinStatus::Verified => {}
         }
-        let command = CommandApdu::new(0x00, ins::VERIFY, 0x00, pin.reference_p2()).with_data(secret.verify_data());
+        let command = CommandApdu::new(0x00, ins::VERIFY, 0x00, pin.reference_p2())
+            .with_data(secret.verify_data());
         let response = match self.send(&command, Resend::Never).await {
             Ok(response) => response,
             Err(CardError::Transport(cause)) => {
@@ -86,7 +102,10 @@ impl<T: CardTransport> CardChannel<T> {
                 self.mark_unverified(pin);
                 Err(CardError::WrongPin { tries_left })
             }
-            _ => Err(CardError::UnexpectedStatus { command: "VERIFY", sw: response.sw }),
+            _ => Err(CardError::UnexpectedStatus {
+                command: "VERIFY",
+                sw: response.sw,
+            }),
         }
     }
 }

@@ -1,0 +1,159 @@
+//! The Kenhojo application (券面事項入力補助): the card face as text, and the
+//! My Number, each after the 4-digit PIN.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::channel::{CardChannel, ContentLength};
+use crate::error::CardError;
+use crate::layout::{Application, kenhojo};
+use crate::person::{MyNumber, Sex};
+use crate::pin::{KenhojoPin, LastTry};
+use crate::records::Record;
+use crate::transport::CardTransport;
+use crate::verify::PinStatus;
+
+/// The basic four (基本4情報) as the chip records them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BasicInfo {
+    /// Full name; family and given name are separated by U+3000.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Birth date.
+    pub birth_date: NaiveDate,
+    /// Sex.
+    pub sex: Sex,
+}
+
+impl BasicInfo {
+    /// Family and given name, split at the ideographic space (if present).
+    pub fn name_parts(&self) -> (&str, Option<&str>) {
+        match self.name.split_once('\u{3000}') {
+            Some((family, given)) => (family, Some(given)),
+            None => (&self.name, None),
+        }
+    }
+
+    /// Parses EF 0002 (`FF 20` { DF21 offsets, DF22 name, DF23 address, DF24 birth date, DF25 sex }).
+    pub fn parse(bytes: &[u8]) -> Result<Self, CardError> {
+        const WHAT: &str = "basic information record";
+        let record = Record::parse(bytes, 0xFF20).map_err(|e| CardError::malformed(WHAT, e))?;
+        let field = |e| CardError::malformed(WHAT, e);
+        Ok(Self {
+            name: record.text(0xDF22).map_err(field)?,
+            address: record.text(0xDF23).map_err(field)?,
+            birth_date: record.date(0xDF24).map_err(field)?,
+            sex: record.sex(0xDF25).map_err(field)?,
+        })
+    }
+}
+
+/// Parses EF 0001: `FF 10 0C` and twelve ASCII digits. The header is taken as
+/// fixed bytes: `FF` has BER's constructed bit set, yet the content is raw digits.
+pub fn parse_my_number(bytes: &[u8]) -> Result<MyNumber, CardError> {
+    const WHAT: &str = "My Number record";
+    match bytes {
+        [0xFF, 0x10, 0x0C, digits @ ..] if digits.len() >= 12 => {
+            let digits = std::str::from_utf8(&digits[..12])
+                .map_err(|_| CardError::malformed(WHAT, "not ASCII digits"))?;
+            MyNumber::new(digits).map_err(|e| CardError::malformed(WHAT, e))
+        }
+        _ => Err(CardError::malformed(
+            WHAT,
+            "does not start with FF 10 0C and twelve digits",
+        )),
+    }
+}
+
+/// Operations on the Kenhojo application of one card session.
+pub struct Kenhojo<'a, T> {
+    channel: &'a mut CardChannel<T>,
+}
+
+impl<'a, T: CardTransport> Kenhojo<'a, T> {
+    /// Wraps a channel.
+    pub fn new(channel: &'a mut CardChannel<T>) -> Self {
+        Self { channel }
+    }
+
+    /// Tries left for the Kenhojo PIN, read without spending a try.
+    pub async fn pin_status(&mut self) -> Result<PinStatus, CardError> {
+        self.channel
+            .pin_status(Application::Kenhojo, kenhojo::PIN)
+            .await
+    }
+
+    /// Verifies the PIN (once per session) and reads name, address, birth date and sex.
+    pub async fn read_basic_info(
+        &mut self,
+        pin: &KenhojoPin,
+        last_try: LastTry,
+    ) -> Result<BasicInfo, CardError> {
+        self.channel
+            .verify_pin(Application::Kenhojo, kenhojo::PIN, pin, last_try)
+            .await?;
+        let bytes = self
+            .channel
+            .read_ef(
+                Application::Kenhojo,
+                kenhojo::BASIC_FOUR,
+                ContentLength::Tlv,
+                "basic information record",
+            )
+            .await?;
+        BasicInfo::parse(&bytes)
+    }
+
+    /// Verifies the PIN (once per session) and reads the My Number. Only call
+    /// this with a legal basis for handling it: nothing else in the library does.
+    pub async fn read_my_number(
+        &mut self,
+        pin: &KenhojoPin,
+        last_try: LastTry,
+    ) -> Result<MyNumber, CardError> {
+        self.channel
+            .verify_pin(Application::Kenhojo, kenhojo::PIN, pin, last_try)
+            .await?;
+        let bytes = zeroize::Zeroizing::new(
+            self.channel
+                .read_ef(
+                    Application::Kenhojo,
+                    kenhojo::MY_NUMBER,
+                    ContentLength::Exact(15),
+                    "My Number record",
+                )
+                .await?,
+        );
+        parse_my_number(&bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn my_number_record() {
+        let mut bytes = vec![0xFF, 0x10, 0x0C];
+        bytes.extend_from_slice(b"123456789018\xFF\xFF");
+        assert_eq!(parse_my_number(&bytes).unwrap().expose(), "123456789018");
+        assert!(parse_my_number(&bytes[..10]).is_err());
+        bytes[14] = b'9';
+        assert!(matches!(
+            parse_my_number(&bytes),
+            Err(CardError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn name_parts_split_at_ideographic_space() {
+        let info = BasicInfo {
+            name: "番号\u{3000}花子".into(),
+            address: String::new(),
+            birth_date: NaiveDate::MIN,
+            sex: Sex::Female,
+        };
+        assert_eq!(info.name_parts(), ("番号", Some("花子")));
+    }
+}

@@ -1,0 +1,129 @@
+//! The Kenmen application (券面事項確認): the card face record with the face
+//! photo, opened with 照合番号B built from what is printed on the card front.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::channel::{CardChannel, ContentLength};
+use crate::check_code::CheckCodeB;
+use crate::error::CardError;
+use crate::layout::{Application, kenmen};
+use crate::person::Sex;
+use crate::pin::LastTry;
+use crate::records::Record;
+use crate::transport::CardTransport;
+use crate::verify::PinStatus;
+
+/// The card face record (EF 0002).
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct CardFace {
+    /// Birth date.
+    pub birth_date: NaiveDate,
+    /// Sex.
+    pub sex: Sex,
+    /// End of the card's validity.
+    pub card_expiry: NaiveDate,
+    /// The face photo: greyscale JPEG 2000 (JP2 container).
+    #[serde(skip)]
+    pub photo_jp2: Vec<u8>,
+    /// The name as printed (image).
+    #[serde(skip)]
+    pub name_image: Vec<u8>,
+    /// The address as printed (image).
+    #[serde(skip)]
+    pub address_image: Vec<u8>,
+    /// The security code as printed (image).
+    #[serde(skip)]
+    pub security_code_image: Vec<u8>,
+    /// The card's own public key field (DF24), as recorded.
+    #[serde(skip)]
+    pub card_public_key: Vec<u8>,
+    /// The issuer's signature over the record (DF28).
+    #[serde(skip)]
+    pub signature: Vec<u8>,
+}
+
+impl std::fmt::Debug for CardFace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardFace")
+            .field("birth_date", &self.birth_date)
+            .field("sex", &self.sex)
+            .field("card_expiry", &self.card_expiry)
+            .field("photo_jp2", &format_args!("{} bytes", self.photo_jp2.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The JP2 signature box every JPEG 2000 file in a JP2 container starts with.
+const JP2_SIGNATURE: [u8; 12] = [
+    0x00, 0x00, 0x00, 0x0C, 0x6A, 0x50, 0x20, 0x20, 0x0D, 0x0A, 0x87, 0x0A,
+];
+
+impl CardFace {
+    /// Parses EF 0002 (`FF 20` { DF21 … DF2A }).
+    pub fn parse(bytes: &[u8]) -> Result<Self, CardError> {
+        const WHAT: &str = "card face record";
+        let record = Record::parse(bytes, 0xFF20).map_err(|e| CardError::malformed(WHAT, e))?;
+        let field = |e| CardError::malformed(WHAT, e);
+        let bytes_of = |tag| record.require(tag).map(<[u8]>::to_vec).map_err(field);
+        let photo_jp2 = bytes_of(0xDF27)?;
+        if !photo_jp2.starts_with(&JP2_SIGNATURE) {
+            return Err(CardError::malformed(
+                WHAT,
+                "the face photo is not a JPEG 2000 (JP2) file",
+            ));
+        }
+        Ok(Self {
+            birth_date: record.date(0xDF22).map_err(field)?,
+            sex: record.sex(0xDF23).map_err(field)?,
+            card_public_key: bytes_of(0xDF24)?,
+            name_image: bytes_of(0xDF25)?,
+            address_image: bytes_of(0xDF26)?,
+            photo_jp2,
+            signature: bytes_of(0xDF28)?,
+            card_expiry: record.date(0xDF29).map_err(field)?,
+            security_code_image: bytes_of(0xDF2A)?,
+        })
+    }
+}
+
+/// Operations on the Kenmen application of one card session.
+pub struct Kenmen<'a, T> {
+    channel: &'a mut CardChannel<T>,
+}
+
+impl<'a, T: CardTransport> Kenmen<'a, T> {
+    /// Wraps a channel.
+    pub fn new(channel: &'a mut CardChannel<T>) -> Self {
+        Self { channel }
+    }
+
+    /// Tries left for 照合番号B, read without spending a try. The card's limit
+    /// is not published, so the app must never retry on its own.
+    pub async fn check_code_status(&mut self) -> Result<PinStatus, CardError> {
+        self.channel
+            .pin_status(Application::Kenmen, kenmen::CHECK_CODE_B)
+            .await
+    }
+
+    /// Verifies 照合番号B (once per session) and reads the card face record.
+    pub async fn read_face(
+        &mut self,
+        code: &CheckCodeB,
+        last_try: LastTry,
+    ) -> Result<CardFace, CardError> {
+        self.channel
+            .verify_pin(Application::Kenmen, kenmen::CHECK_CODE_B, code, last_try)
+            .await?;
+        let bytes = self
+            .channel
+            .read_ef(
+                Application::Kenmen,
+                kenmen::FACE,
+                ContentLength::Tlv,
+                "card face record",
+            )
+            .await?;
+        CardFace::parse(&bytes)
+    }
+}
