@@ -10,7 +10,7 @@ pub enum CardError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// The PIN was wrong; this many tries are left.
-    #[error("wrong PIN: {tries_left} tries left")]
+    #[error("wrong PIN: {}", crate::verify::PinStatus::TriesLeft { tries: *tries_left })]
     WrongPin {
         /// Tries left after this one.
         tries_left: u8,

@@ -30,6 +30,17 @@ pub enum PinStatus {
     Blocked,
 }
 
+impl std::fmt::Display for PinStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TriesLeft { tries: 1 } => f.write_str("1 try left"),
+            Self::TriesLeft { tries } => write!(f, "{tries} tries left"),
+            Self::Verified => f.write_str("verified"),
+            Self::Blocked => f.write_str("blocked"),
+        }
+    }
+}
+
 impl<T: CardTransport> CardChannel<T> {
     /// Reads a PIN's state with a bare VERIFY, which spends no try.
     pub async fn pin_status(

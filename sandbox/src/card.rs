@@ -1,0 +1,469 @@
+//! The virtual card: a pure state machine from command APDU bytes to
+//! response bytes. It never panics on input; every malformed or forbidden
+//! command gets the status word the real card is known (or, where no source
+//! says, believed) to answer.
+
+use mynakit_core::apdu::CommandApdu;
+use mynakit_core::cert::CardCertificate;
+use mynakit_core::layout::{Application, CLA_PROPRIETARY, FileId, ins};
+use mynakit_core::status::StatusWord;
+use rsa::PrivateKey;
+use sha2::{Digest, Sha256};
+
+use crate::ca::{Hierarchy, SandboxCa};
+use crate::error::SandboxError;
+use crate::files::{Access, CardFiles, CertificateFiles, ElementaryFile};
+use crate::fixtures::FixtureKey;
+use crate::holder::{CardConfig, Holder};
+use crate::records;
+
+/// The answer to reset of the My Number card (OpenSC card-jpki.c).
+pub const ATR: [u8; 9] = [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14];
+
+/// `6981`: command incompatible with the file structure (READ BINARY on a
+/// key EF, VERIFY on a data EF).
+pub const SW_INCOMPATIBLE_FILE: StatusWord = StatusWord(0x6981);
+/// `6A80`: incorrect data (a signing input that is not a DigestInfo).
+pub const SW_WRONG_DATA: StatusWord = StatusWord(0x6A80);
+/// `6A88`: referenced data (a PIN or key named in P2) not found.
+pub const SW_REFERENCE_NOT_FOUND: StatusWord = StatusWord(0x6A88);
+/// `6F00`: no precise diagnosis (an internal failure; should never happen).
+pub const SW_INTERNAL: StatusWord = StatusWord(0x6F00);
+
+/// DigestInfo prefixes the card accepts for COMPUTE DIGITAL SIGNATURE P1 = `00`
+/// (RFC 8017 §9.2 note 1), with the digest length that must follow.
+const DIGEST_INFO_PREFIXES: [(&[u8], usize); 4] = [
+    (
+        &[
+            0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2B, 0x0E, 0x03, 0x02, 0x1A, 0x05, 0x00, 0x04,
+            0x14,
+        ],
+        20,
+    ),
+    (
+        &[
+            0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x01, 0x05, 0x00, 0x04, 0x20,
+        ],
+        32,
+    ),
+    (
+        &[
+            0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x02, 0x05, 0x00, 0x04, 0x30,
+        ],
+        48,
+    ),
+    (
+        &[
+            0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x03, 0x05, 0x00, 0x04, 0x40,
+        ],
+        64,
+    ),
+];
+
+/// What COMPUTE DIGITAL SIGNATURE's P1 asks for (measured by a peer).
+#[derive(Clone, Copy)]
+enum SignMode {
+    /// `00`: the data is a DigestInfo, padded as given.
+    DigestInfo,
+    /// `01`: the card hashes with SHA-256 and pads the bare hash.
+    HashBare,
+    /// `02`: the data is a SHA-256 hash the card wraps in a DigestInfo.
+    WrapHash,
+    /// `03`: the card hashes with SHA-256 and wraps the hash.
+    HashWrap,
+}
+
+/// A response before encoding: data for `9000`, or a status word alone.
+type Answer = Result<Vec<u8>, StatusWord>;
+
+/// The software My Number card.
+pub struct VirtualCard {
+    holder: Holder,
+    files: CardFiles,
+    selected: Option<Application>,
+    current_ef: Option<FileId>,
+    /// PIN/key EFs verified in the selected application since it was selected.
+    verified: Vec<FileId>,
+    commands: Vec<Vec<u8>>,
+    auth_certificate: CardCertificate,
+    signing_certificate: Option<CardCertificate>,
+}
+
+impl std::fmt::Debug for VirtualCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualCard")
+            .field("holder", &self.holder.name)
+            .field("selected", &self.selected)
+            .field("current_ef", &self.current_ef)
+            .field("verified", &self.verified)
+            .field("commands", &self.commands.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl VirtualCard {
+    /// Builds a card: issues its certificates from the sandbox CA and lays
+    /// out the three applications.
+    pub fn new(config: CardConfig) -> Result<Self, SandboxError> {
+        config.validate()?;
+        let ca = SandboxCa::fixture();
+        let holder = &config.holder;
+        let auth_certificate = ca.issue_authentication(
+            holder,
+            config.issued_on,
+            FixtureKey::CardAuth.private_key().as_public_key(),
+        )?;
+        let signing_certificate = if config.with_signing_certificate {
+            Some(ca.issue_signing(
+                holder,
+                config.issued_on,
+                FixtureKey::CardSigning.private_key().as_public_key(),
+            )?)
+        } else {
+            None
+        };
+        let files = CardFiles::build(
+            &config,
+            CertificateFiles {
+                auth: auth_certificate.der().to_vec(),
+                auth_ca: ca.root(Hierarchy::Authentication).der().to_vec(),
+                signing: signing_certificate.as_ref().map(|c| c.der().to_vec()),
+                signing_ca: ca.root(Hierarchy::Signing).der().to_vec(),
+            },
+        )?;
+        Ok(Self {
+            holder: config.holder.clone(),
+            files,
+            selected: None,
+            current_ef: None,
+            verified: Vec::new(),
+            commands: Vec::new(),
+            auth_certificate,
+            signing_certificate,
+        })
+    }
+
+    /// The sample holder's card ([`CardConfig::sample`]).
+    pub fn sample() -> Self {
+        Self::new(CardConfig::sample()).expect("the sample configuration is valid")
+    }
+
+    /// The answer to reset.
+    pub fn atr(&self) -> &'static [u8] {
+        &ATR
+    }
+
+    /// Power off and on (removal, reset): selection, current EF and security
+    /// state are lost; retry counters are stored in the chip and survive.
+    pub fn power_cycle(&mut self) {
+        self.selected = None;
+        self.current_ef = None;
+        self.verified.clear();
+    }
+
+    /// Processes one command APDU and returns response data followed by SW1 SW2.
+    pub fn process(&mut self, command: &[u8]) -> Vec<u8> {
+        self.commands.push(command.to_vec());
+        match self.dispatch(command) {
+            Ok(mut data) => {
+                data.extend_from_slice(&StatusWord::OK.to_bytes());
+                data
+            }
+            Err(sw) => sw.to_bytes().to_vec(),
+        }
+    }
+
+    /// Every command received since the card was built, raw and in order.
+    /// For test inspection: VERIFY data (PINs) is included.
+    pub fn commands_received(&self) -> &[Vec<u8>] {
+        &self.commands
+    }
+
+    /// Tries left of a PIN/key EF; `None` if `file` is not one.
+    pub fn tries_left(&self, app: Application, file: FileId) -> Option<u8> {
+        match self.files.app(app).get(file) {
+            Some(ElementaryFile::Secret(secret)) => Some(secret.tries_left()),
+            _ => None,
+        }
+    }
+
+    /// The application currently selected.
+    pub fn selected_application(&self) -> Option<Application> {
+        self.selected
+    }
+
+    /// True when `file` (a PIN/key EF) is verified in the selected application.
+    pub fn is_verified(&self, file: FileId) -> bool {
+        self.verified.contains(&file)
+    }
+
+    /// The bytes of a data EF, regardless of access conditions.
+    pub fn ef_content(&self, app: Application, file: FileId) -> Option<&[u8]> {
+        match self.files.app(app).get(file) {
+            Some(ElementaryFile::Data { content, .. }) => Some(content),
+            _ => None,
+        }
+    }
+
+    /// The user-authentication certificate (EF 000A).
+    pub fn auth_certificate(&self) -> &CardCertificate {
+        &self.auth_certificate
+    }
+
+    /// The signing certificate (EF 0001), absent on a child's card.
+    pub fn signing_certificate(&self) -> Option<&CardCertificate> {
+        self.signing_certificate.as_ref()
+    }
+
+    /// The authentication root (EF 000B).
+    pub fn auth_root_certificate(&self) -> &'static CardCertificate {
+        SandboxCa::fixture().root(Hierarchy::Authentication)
+    }
+
+    /// The signing root (EF 0002).
+    pub fn signing_root_certificate(&self) -> &'static CardCertificate {
+        SandboxCa::fixture().root(Hierarchy::Signing)
+    }
+
+    /// The holder.
+    pub fn holder(&self) -> &Holder {
+        &self.holder
+    }
+
+    fn dispatch(&mut self, raw: &[u8]) -> Answer {
+        let [cla, instruction, ..] = *raw else {
+            return Err(StatusWord::WRONG_LENGTH);
+        };
+        if raw.len() < 4 {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        if cla != 0x00 && cla != CLA_PROPRIETARY {
+            return Err(StatusWord::CLA_NOT_SUPPORTED);
+        }
+        let known = matches!(
+            (cla, instruction),
+            (0x00, ins::SELECT)
+                | (0x00, ins::READ_BINARY)
+                | (0x00, ins::VERIFY)
+                | (CLA_PROPRIETARY, ins::COMPUTE_DIGITAL_SIGNATURE)
+        );
+        if !known {
+            // Includes GET DATA and GET RESPONSE: the card never sends 61xx.
+            return Err(StatusWord::INS_NOT_SUPPORTED);
+        }
+        let command = CommandApdu::parse(raw).map_err(|_| StatusWord::WRONG_LENGTH)?;
+        match instruction {
+            ins::SELECT => self.select(&command),
+            ins::READ_BINARY => self.read_binary(&command),
+            ins::VERIFY => self.verify(&command),
+            _ => self.compute_signature(&command),
+        }
+    }
+
+    fn select(&mut self, command: &CommandApdu) -> Answer {
+        // P2 0C = no FCI; 00 (first occurrence, FCI asked) gets the same empty answer.
+        let p2_ok = matches!(command.p2, 0x0C | 0x00);
+        match command.p1 {
+            0x04 if p2_ok => {
+                if command.data.is_empty() {
+                    return Err(StatusWord::WRONG_LENGTH);
+                }
+                let app = Application::from_aid(&command.data).ok_or(StatusWord::FILE_NOT_FOUND)?;
+                if self.selected != Some(app) {
+                    self.verified.clear();
+                }
+                self.selected = Some(app);
+                self.current_ef = None;
+                Ok(Vec::new())
+            }
+            0x02 if p2_ok => {
+                let [high, low] = command.data[..] else {
+                    return Err(StatusWord::WRONG_LENGTH);
+                };
+                let app = self.selected.ok_or(StatusWord::FILE_NOT_FOUND)?;
+                let file = FileId(low);
+                if high != 0 || self.files.app(app).get(file).is_none() {
+                    return Err(StatusWord::FILE_NOT_FOUND);
+                }
+                self.current_ef = Some(file);
+                Ok(Vec::new())
+            }
+            // SELECT MF (P1 00) answers 6A86 on a real card after reset.
+            _ => Err(StatusWord::INCORRECT_P1P2),
+        }
+    }
+
+    fn read_binary(&mut self, command: &CommandApdu) -> Answer {
+        let Some(ne) = command.ne else {
+            return Err(StatusWord::WRONG_LENGTH);
+        };
+        if !command.data.is_empty() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let (file, offset) = if command.p1 & 0x80 != 0 {
+            // Short EF identifier in P1, 8-bit offset in P2 (ISO 7816-4 §11.2.2).
+            let sfi = command.p1 & 0x1F;
+            if command.p1 & 0x60 != 0 || sfi == 0 {
+                return Err(StatusWord::INCORRECT_P1P2);
+            }
+            let app = self.selected.ok_or(StatusWord::FILE_NOT_FOUND)?;
+            let file = FileId(sfi);
+            if self.files.app(app).get(file).is_none() {
+                return Err(StatusWord::FILE_NOT_FOUND);
+            }
+            // Referencing an EF by SFI makes it the current EF.
+            self.current_ef = Some(file);
+            (file, usize::from(command.p2))
+        } else {
+            let file = self.current_ef.ok_or(StatusWord::NO_CURRENT_EF)?;
+            (
+                file,
+                usize::from(u16::from_be_bytes([command.p1, command.p2])),
+            )
+        };
+        let app = self.selected.ok_or(StatusWord::NO_CURRENT_EF)?;
+        match self.files.app(app).get(file) {
+            Some(ElementaryFile::Data { content, read }) => {
+                if !self.granted(*read) {
+                    return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+                }
+                if offset >= content.len() {
+                    return Err(StatusWord::OFFSET_OUTSIDE_EF);
+                }
+                // The end of the file gives fewer bytes with 9000, never 6282.
+                let end = content
+                    .len()
+                    .min(offset.saturating_add(usize::try_from(ne).unwrap_or(usize::MAX)));
+                Ok(content.get(offset..end).unwrap_or_default().to_vec())
+            }
+            Some(_) => Err(SW_INCOMPATIBLE_FILE),
+            None => Err(StatusWord::FILE_NOT_FOUND),
+        }
+    }
+
+    fn granted(&self, access: Access) -> bool {
+        match access {
+            Access::Free => true,
+            Access::AnyOf(keys) => keys.iter().any(|k| self.verified.contains(k)),
+        }
+    }
+
+    /// The EF a VERIFY or COMPUTE DIGITAL SIGNATURE P2 names: `80` = the
+    /// current EF, `80 | SFI` = that EF.
+    fn referenced_file(&self, p2: u8) -> Result<(Application, FileId), StatusWord> {
+        if p2 & 0xE0 != 0x80 {
+            return Err(StatusWord::INCORRECT_P1P2);
+        }
+        let file = match p2 & 0x1F {
+            0 => self.current_ef.ok_or(StatusWord::NO_CURRENT_EF)?,
+            sfi => FileId(sfi),
+        };
+        let app = self.selected.ok_or(SW_REFERENCE_NOT_FOUND)?;
+        Ok((app, file))
+    }
+
+    fn verify(&mut self, command: &CommandApdu) -> Answer {
+        if command.p1 != 0x00 {
+            return Err(StatusWord::INCORRECT_P1P2);
+        }
+        let (app, file) = self.referenced_file(command.p2)?;
+        let secret = match self.files.app_mut(app).get_mut(file) {
+            Some(ElementaryFile::Secret(secret)) => secret,
+            Some(_) => return Err(SW_INCOMPATIBLE_FILE),
+            None => return Err(SW_REFERENCE_NOT_FOUND),
+        };
+        // VERIFY returns no data: any Le is a length error (a real card
+        // answered 6700 to `00 20 00 80 00`).
+        if command.ne.is_some() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        if command.data.is_empty() {
+            // Bare VERIFY: report the counter, never change anything, even
+            // right after a successful VERIFY (so "logged in" cannot be read).
+            return Err(if secret.blocked_from_issue() {
+                StatusWord::verify_failed(0)
+            } else if secret.is_blocked() {
+                StatusWord::REFERENCE_DATA_NOT_USABLE
+            } else {
+                StatusWord::verify_failed(secret.tries_left())
+            });
+        }
+        if secret.is_blocked() {
+            return Err(StatusWord::REFERENCE_DATA_NOT_USABLE);
+        }
+        if secret.attempt(&command.data) {
+            if !self.verified.contains(&file) {
+                self.verified.push(file);
+            }
+            Ok(Vec::new())
+        } else {
+            let left = secret.tries_left();
+            self.verified.retain(|f| *f != file);
+            Err(StatusWord::verify_failed(left))
+        }
+    }
+
+    fn compute_signature(&mut self, command: &CommandApdu) -> Answer {
+        let mode = match command.p1 {
+            0x00 => SignMode::DigestInfo,
+            0x01 => SignMode::HashBare,
+            0x02 => SignMode::WrapHash,
+            0x03 => SignMode::HashWrap,
+            // 04/05 (PSS) exist on the real card; the sandbox does not implement them.
+            _ => return Err(StatusWord::INCORRECT_P1P2),
+        };
+        let key = self.signing_key(command.p2)?;
+        // The answer is the whole 256-byte signature with 9000 (never 61xx),
+        // so the command must ask for it.
+        if command.data.is_empty() || command.ne.is_none_or(|ne| ne < 256) {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let payload = match mode {
+            SignMode::DigestInfo => {
+                let valid = DIGEST_INFO_PREFIXES.iter().any(|(prefix, len)| {
+                    command.data.len() == prefix.len() + len && command.data.starts_with(prefix)
+                });
+                if !valid {
+                    return Err(SW_WRONG_DATA);
+                }
+                command.data.clone()
+            }
+            SignMode::HashBare => Sha256::digest(&command.data).to_vec(),
+            SignMode::WrapHash => {
+                if command.data.len() != 32 {
+                    return Err(StatusWord::WRONG_LENGTH);
+                }
+                records::sha256_digest_info(&command.data)
+            }
+            SignMode::HashWrap => records::sha256_digest_info(&Sha256::digest(&command.data)),
+        };
+        records::sign_padded(key, &payload).map_err(|_| SW_INTERNAL)
+    }
+
+    /// The key P2 names, once its PIN is verified in this session.
+    fn signing_key(&self, p2: u8) -> Result<&'static PrivateKey, StatusWord> {
+        if p2 == 0x00 {
+            // Kenhojo/Kenmen sign with their own key without a PIN.
+            let app = self.selected.ok_or(SW_REFERENCE_NOT_FOUND)?;
+            return self
+                .files
+                .app(app)
+                .default_key()
+                .ok_or(StatusWord::INCORRECT_P1P2);
+        }
+        let (app, file) = self.referenced_file(p2)?;
+        match self.files.app(app).get(file) {
+            Some(ElementaryFile::Key { key, unlocked_by })
+                if self.verified.contains(unlocked_by) =>
+            {
+                Ok(*key)
+            }
+            Some(ElementaryFile::Key { .. }) => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            Some(_) => Err(SW_INCOMPATIBLE_FILE),
+            None => Err(SW_REFERENCE_NOT_FOUND),
+        }
+    }
+}
