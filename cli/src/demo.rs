@@ -1,0 +1,389 @@
+//! `mynakit demo`: everything the core does, step by step, on the sandbox
+//! virtual card, with the round trips each step took.
+
+use chrono::Utc;
+use mynakit_core::cert::TrustAnchors;
+use mynakit_core::check_code::CheckCodeB;
+use mynakit_core::jpki::{FreeCertificate, JpkiKey};
+use mynakit_core::period::japan_date;
+use mynakit_core::pin::{AuthPin, KenhojoPin, LastTry, SigningPassword};
+use mynakit_core::transcript::TranscriptStats;
+use mynakit_core::{CardChannel, CardError};
+use mynakit_sandbox::{
+    CardSecrets, LinkSwitches, Removal, RemovalPoint, Sandbox, VirtualTransport,
+};
+use serde::Serialize;
+
+use crate::CmdResult;
+use crate::failure::Failure;
+use crate::output::Output;
+
+/// One step of the walk-through.
+#[derive(Debug, Serialize)]
+struct Step {
+    title: String,
+    lines: Vec<String>,
+    round_trips: usize,
+    bytes: usize,
+    budget: Option<usize>,
+}
+
+struct Demo<'a> {
+    out: &'a Output,
+    steps: Vec<Step>,
+}
+
+impl Demo<'_> {
+    fn record(
+        &mut self,
+        title: &str,
+        stats: TranscriptStats,
+        budget: Option<usize>,
+        lines: Vec<String>,
+    ) -> Result<(), Failure> {
+        let step = Step {
+            title: title.into(),
+            lines,
+            round_trips: stats.round_trips,
+            bytes: stats.bytes_sent + stats.bytes_received,
+            budget,
+        };
+        if !self.out.is_json() {
+            let budget_note = step
+                .budget
+                .map(|b| format!(" (budget ≤ {b})"))
+                .unwrap_or_default();
+            println!("\n{}. {}", self.steps.len() + 1, step.title);
+            for line in &step.lines {
+                println!("   {line}");
+            }
+            println!(
+                "   → {} round trips, {} bytes{budget_note}",
+                step.round_trips, step.bytes
+            );
+        }
+        let over = step.budget.is_some_and(|b| step.round_trips > b);
+        self.steps.push(step);
+        if over {
+            Err(Failure::Other(format!(
+                "step {title:?} exceeded its round-trip budget"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn fresh(sandbox: &Sandbox, switches: LinkSwitches) -> CardChannel<VirtualTransport> {
+    CardChannel::new(sandbox.transport(switches))
+}
+
+/// Runs the demo.
+pub fn run(out: &Output) -> CmdResult {
+    let mut demo = Demo {
+        out,
+        steps: Vec::new(),
+    };
+    pollster::block_on(walk(&mut demo))?;
+    out.result(&demo.steps, || {
+        let total: usize = demo.steps.iter().map(|s| s.round_trips).sum();
+        format!(
+            "\nDone: {} steps, {total} round trips in all.\nPeers need 9–14 round trips to read the authentication certificate and 4–49 to verify and sign once (card-protocol.md).",
+            demo.steps.len()
+        )
+    });
+    Ok(())
+}
+
+async fn walk(demo: &mut Demo<'_>) -> CmdResult {
+    let sandbox = Sandbox::new();
+    let secrets = CardSecrets::default();
+    let anchors = sandbox.trust_anchors();
+    if !demo.out.is_json() {
+        println!(
+            "MynaKit demo on the sandbox virtual card (a software My Number card; test keys only)."
+        );
+    }
+
+    // 1. Who is this card?
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    let token = channel.jpki().token_kind().await?;
+    let presence = channel.jpki().certificate_presence().await?;
+    demo.record(
+        "Identify the token (EF 0006) and its certificates (EF 0008)",
+        channel.transcript().stats(),
+        None,
+        vec![
+            format!("token: {token:?}"),
+            format!(
+                "authentication certificate: {}, signing certificate: {}",
+                presence.authentication, presence.signing
+            ),
+        ],
+    )?;
+
+    // 2. The authentication certificate, from a fresh session.
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    let auth = channel
+        .jpki()
+        .read_certificate(FreeCertificate::Authentication)
+        .await?;
+    let state = auth.expiry_state(Utc::now());
+    demo.record(
+        "Read the user-authentication certificate (SELECT + one extended READ BINARY by SFI)",
+        channel.transcript().stats(),
+        Some(2),
+        vec![
+            format!("subject: {}", auth.subject()),
+            format!(
+                "valid {} – {} (Japan time)",
+                japan_date(auth.not_before()),
+                japan_date(auth.not_after())
+            ),
+            format!(
+                "expiry state now: {state:?} (insurer flag {})",
+                state.insurer_flag()
+            ),
+        ],
+    )?;
+
+    // 3. Trust comes from pinned anchors, not from the card itself.
+    let mark = channel.transcript().mark();
+    let auth_ca = channel
+        .jpki()
+        .read_certificate(FreeCertificate::AuthenticationCa)
+        .await?;
+    let trusted = anchors
+        .verify(&auth, &[&auth_ca])
+        .map_err(|e| Failure::Verification(e.to_string()))?;
+    let production = TrustAnchors::production().verify(&auth, &[&auth_ca]);
+    demo.record(
+        "Check the chain against pinned anchors",
+        channel.transcript().stats_since(mark),
+        None,
+        vec![
+            format!("sandbox anchor: trusted ({})", trusted.subject),
+            format!(
+                "production anchors: {}",
+                production.map_or_else(|e| format!("rejected — {e}"), |_| "trusted?!".into())
+            ),
+            "the CA certificate read from the same card proves nothing on its own".into(),
+        ],
+    )?;
+
+    // 4. PIN tries, read without spending one.
+    let mark = channel.transcript().mark();
+    let auth_tries = channel.jpki().pin_status(JpkiKey::Authentication).await?;
+    let signing_tries = channel.jpki().pin_status(JpkiKey::Signing).await?;
+    demo.record(
+        "Read the PIN counters (bare VERIFY: no try is spent)",
+        channel.transcript().stats_since(mark),
+        None,
+        vec![
+            format!("auth PIN: {auth_tries}"),
+            format!("signing password: {signing_tries}"),
+        ],
+    )?;
+
+    // 5. Log in: tries check, VERIFY, sign — from a fresh session.
+    let pin = AuthPin::new(&secrets.auth_pin).map_err(|e| Failure::Input(e.to_string()))?;
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    let challenge = b"portal login challenge 7f3a";
+    let signature = channel
+        .jpki()
+        .sign_with_auth_key(&pin, challenge, LastTry::Refuse)
+        .await?;
+    let ok = auth.verifies_sha256_signature(challenge, &signature);
+    demo.record(
+        "Sign a login challenge with the authentication key (tries check + VERIFY + sign)",
+        channel.transcript().stats(),
+        Some(4),
+        vec![format!(
+            "{}-byte signature; verifies with the certificate: {ok}",
+            signature.len()
+        )],
+    )?;
+    if !ok {
+        return Err(Failure::Verification(
+            "the login signature does not verify".into(),
+        ));
+    }
+
+    // 6. The guard rails, on a card of its own.
+    let guarded = Sandbox::new();
+    let mut channel = fresh(&guarded, LinkSwitches::default());
+    let mut lines = Vec::new();
+    for wrong in ["0000", "1111"] {
+        let result = channel
+            .jpki()
+            .verify_auth_pin(
+                &AuthPin::new(wrong).map_err(|e| Failure::Input(e.to_string()))?,
+                LastTry::Refuse,
+            )
+            .await;
+        lines.push(format!("wrong PIN → {}", describe(result)));
+    }
+    let refused = channel.jpki().verify_auth_pin(&pin, LastTry::Refuse).await;
+    lines.push(format!(
+        "right PIN with one try left, not confirmed → {} (nothing sent)",
+        describe(refused)
+    ));
+    let allowed = channel.jpki().verify_auth_pin(&pin, LastTry::Allow).await;
+    lines.push(format!(
+        "right PIN, user confirmed the last try → {}",
+        describe(allowed)
+    ));
+    lines.push(format!(
+        "counter now: {}",
+        channel.jpki().pin_status(JpkiKey::Authentication).await?
+    ));
+    demo.record(
+        "PIN guard rails: wrong PIN, the last try, recovery",
+        channel.transcript().stats(),
+        None,
+        lines,
+    )?;
+
+    // 7. The signing certificate and its personal attributes.
+    let password = SigningPassword::new(&secrets.signing_password)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    let signing = channel
+        .jpki()
+        .read_signing_certificate(&password, LastTry::Refuse)
+        .await?;
+    let attrs = signing
+        .personal_attributes()
+        .map_err(|e| Failure::Verification(e.to_string()))?
+        .unwrap_or_default();
+    let document = b"application form v1";
+    let doc_signature = channel
+        .jpki()
+        .sign_with_signing_key(&password, document, LastTry::Refuse)
+        .await?;
+    demo.record(
+        "Signing password → signing certificate, then sign a document (one VERIFY for both)",
+        channel.transcript().stats(),
+        None,
+        vec![
+            format!(
+                "name {} / birth {} / sex {} / address {}",
+                attrs.name, attrs.birth_date_code, attrs.sex_code, attrs.address
+            ),
+            format!(
+                "document signature verifies: {}",
+                signing.verifies_sha256_signature(document, &doc_signature)
+            ),
+        ],
+    )?;
+
+    // 8. Kenhojo: the basic four.
+    let kenhojo_pin =
+        KenhojoPin::new(&secrets.kenhojo_pin).map_err(|e| Failure::Input(e.to_string()))?;
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    let info = channel
+        .kenhojo()
+        .read_basic_info(&kenhojo_pin, LastTry::Refuse)
+        .await?;
+    demo.record(
+        "Kenhojo: name, address, birth date, sex (the My Number only by its own call)",
+        channel.transcript().stats(),
+        None,
+        vec![format!(
+            "{} / {} / {} / {:?}",
+            info.name, info.address, info.birth_date, info.sex
+        )],
+    )?;
+
+    // 9. Kenmen: 照合番号B from the printed card front, then the face record.
+    let holder = sandbox.card().holder().clone();
+    let front_birth = "昭和60年6月15日";
+    let front_expiry = format!("{}年まで有効", holder.card_expiry.format("%Y"));
+    let code = CheckCodeB::from_card_front(front_birth, &front_expiry, &holder.security_code)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let blank =
+        CheckCodeB::from_card_front("昭和  年  月  日", &front_expiry, &holder.security_code);
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    let face = channel.kenmen().read_face(&code, LastTry::Refuse).await?;
+    demo.record(
+        "Kenmen: 照合番号B from the card front, then the face record",
+        channel.transcript().stats(),
+        None,
+        vec![
+            format!("card front: born {front_birth}, {front_expiry}, security code ****"),
+            format!(
+                "face photo: {} bytes of JPEG 2000; born {}, {:?}, card valid until {}",
+                face.photo_jp2.len(),
+                face.birth_date,
+                face.sex,
+                face.card_expiry
+            ),
+            format!(
+                "a blank birth date on the front → {}",
+                blank
+                    .err()
+                    .map_or_else(|| "accepted?!".into(), |e| e.to_string())
+            ),
+        ],
+    )?;
+
+    // 10. A phone without extended length.
+    let short = LinkSwitches {
+        extended_length: false,
+        max_transceive_length: 258,
+        ..LinkSwitches::default()
+    };
+    let mut channel = fresh(&sandbox, short);
+    let cert = channel
+        .jpki()
+        .read_certificate(FreeCertificate::Authentication)
+        .await?;
+    let size = cert.der().len();
+    demo.record(
+        "The same certificate over a short-APDU link",
+        channel.transcript().stats(),
+        Some(1 + size.div_ceil(256)),
+        vec![format!("{size} bytes in 256-byte READ BINARY chunks")],
+    )?;
+
+    // 11. The card slips away while VERIFY is in flight.
+    let slipping = Sandbox::new();
+    let removal = LinkSwitches {
+        remove_at: Some(Removal {
+            exchange: 3,
+            point: RemovalPoint::AfterCard,
+        }),
+        ..LinkSwitches::default()
+    };
+    let mut channel = fresh(&slipping, removal);
+    let lost = channel
+        .jpki()
+        .verify_auth_pin(
+            &AuthPin::new("9999").map_err(|e| Failure::Input(e.to_string()))?,
+            LastTry::Refuse,
+        )
+        .await;
+    let stats = channel.transcript().stats();
+    let transport = slipping.transport(LinkSwitches::default());
+    transport.reinsert();
+    let mut again = CardChannel::new(transport);
+    let after = again.jpki().pin_status(JpkiKey::Authentication).await?;
+    demo.record(
+        "The card is pulled away while a (wrong) VERIFY is in flight",
+        stats,
+        None,
+        vec![
+            format!("→ {}", describe(lost)),
+            "the VERIFY is never resent".into(),
+            format!("card back in the field, counter read without spending a try: {after}"),
+        ],
+    )?;
+    Ok(())
+}
+
+fn describe(result: Result<(), CardError>) -> String {
+    match result {
+        Ok(()) => "verified".into(),
+        Err(e) => e.to_string(),
+    }
+}

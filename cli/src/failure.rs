@@ -1,0 +1,122 @@
+//! Why a command failed, its exit code, and how it is shown.
+
+use mynakit_core::{CardError, TransportError};
+use serde_json::json;
+
+/// Exit codes scripts can rely on (documented in the README). 0 is success
+/// and 2 a bad command line (clap's own code).
+pub mod exit {
+    /// Any failure without a code of its own.
+    pub const OTHER: u8 = 1;
+    /// Wrong PIN; tries are left.
+    pub const WRONG_PIN: u8 = 3;
+    /// The PIN is blocked.
+    pub const PIN_BLOCKED: u8 = 4;
+    /// No card, or the card was removed.
+    pub const CARD_MISSING: u8 = 5;
+    /// One try left: rerun with --allow-last-try to spend it.
+    pub const LAST_TRY: u8 = 6;
+    /// The card went away during VERIFY; a try may have been spent.
+    pub const VERIFY_UNKNOWN: u8 = 7;
+    /// A PIN or card-front text with the wrong format (nothing was sent).
+    pub const BAD_INPUT: u8 = 8;
+    /// The card or link cannot do this, or the file is not on this card.
+    pub const NOT_SUPPORTED: u8 = 9;
+    /// The card's data did not parse or did not verify.
+    pub const BAD_CARD_DATA: u8 = 10;
+}
+
+/// A failed command.
+#[derive(Debug)]
+pub enum Failure {
+    /// The card operation failed.
+    Card(CardError),
+    /// Input refused before anything was sent.
+    Input(String),
+    /// Card data that parsed but does not verify (untrusted chain, bad signature).
+    Verification(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl From<CardError> for Failure {
+    fn from(e: CardError) -> Self {
+        Self::Card(e)
+    }
+}
+
+impl Failure {
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Card(e) => match e {
+                CardError::Transport(
+                    TransportError::CardRemoved | TransportError::NoCard | TransportError::Timeout,
+                ) => exit::CARD_MISSING,
+                CardError::Transport(TransportError::Link { .. }) => exit::OTHER,
+                CardError::WrongPin { .. } => exit::WRONG_PIN,
+                CardError::PinBlocked => exit::PIN_BLOCKED,
+                CardError::LastTryNeedsConfirmation => exit::LAST_TRY,
+                CardError::VerifyOutcomeUnknown { .. } => exit::VERIFY_UNKNOWN,
+                CardError::NotFound { .. } | CardError::NotSupported { .. } => exit::NOT_SUPPORTED,
+                CardError::Malformed { .. } | CardError::UnexpectedStatus { .. } => {
+                    exit::BAD_CARD_DATA
+                }
+                CardError::PinRequired => exit::OTHER,
+            },
+            Self::Input(_) => exit::BAD_INPUT,
+            Self::Verification(_) => exit::BAD_CARD_DATA,
+            Self::Other(_) => exit::OTHER,
+        }
+    }
+
+    /// A stable machine-readable kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Card(e) => match e {
+                CardError::Transport(TransportError::CardRemoved) => "card_removed",
+                CardError::Transport(TransportError::NoCard) => "no_card",
+                CardError::Transport(TransportError::Timeout) => "timeout",
+                CardError::Transport(TransportError::Link { .. }) => "link_error",
+                CardError::WrongPin { .. } => "wrong_pin",
+                CardError::PinBlocked => "pin_blocked",
+                CardError::LastTryNeedsConfirmation => "last_try_needs_confirmation",
+                CardError::VerifyOutcomeUnknown { .. } => "verify_outcome_unknown",
+                CardError::PinRequired => "pin_required",
+                CardError::NotFound { .. } => "not_found",
+                CardError::NotSupported { .. } => "not_supported",
+                CardError::Malformed { .. } => "malformed_card_data",
+                CardError::UnexpectedStatus { .. } => "unexpected_status",
+            },
+            Self::Input(_) => "invalid_input",
+            Self::Verification(_) => "verification_failed",
+            Self::Other(_) => "error",
+        }
+    }
+
+    /// The human message.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Card(CardError::LastTryNeedsConfirmation) => {
+                "only one PIN try is left; nothing was sent. Rerun with --allow-last-try to spend it".into()
+            }
+            Self::Card(e) => e.to_string(),
+            Self::Input(m) | Self::Verification(m) | Self::Other(m) => m.clone(),
+        }
+    }
+
+    /// The JSON form printed with `--json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut error = json!({ "kind": self.kind(), "message": self.message(), "exit_code": self.exit_code() });
+        match self {
+            Self::Card(CardError::WrongPin { tries_left }) => {
+                error["tries_left"] = json!(tries_left)
+            }
+            Self::Card(CardError::VerifyOutcomeUnknown { tries_left, .. }) => {
+                error["tries_left"] = json!(tries_left)
+            }
+            _ => {}
+        }
+        json!({ "error": error })
+    }
+}
