@@ -23,50 +23,19 @@ pub const ATR: [u8; 9] = [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14];
 /// `6981`: command incompatible with the file structure (READ BINARY on a
 /// key EF, VERIFY on a data EF).
 pub const SW_INCOMPATIBLE_FILE: StatusWord = StatusWord(0x6981);
-/// `6A80`: incorrect data (a signing input that is not a DigestInfo).
-pub const SW_WRONG_DATA: StatusWord = StatusWord(0x6A80);
 /// `6A88`: referenced data (a PIN or key named in P2) not found.
 pub const SW_REFERENCE_NOT_FOUND: StatusWord = StatusWord(0x6A88);
 /// `6F00`: no precise diagnosis (an internal failure; should never happen).
 pub const SW_INTERNAL: StatusWord = StatusWord(0x6F00);
 
-/// DigestInfo prefixes the card accepts for COMPUTE DIGITAL SIGNATURE P1 = `00`
-/// (RFC 8017 §9.2 note 1), with the digest length that must follow.
-const DIGEST_INFO_PREFIXES: [(&[u8], usize); 4] = [
-    (
-        &[
-            0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2B, 0x0E, 0x03, 0x02, 0x1A, 0x05, 0x00, 0x04,
-            0x14,
-        ],
-        20,
-    ),
-    (
-        &[
-            0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x01, 0x05, 0x00, 0x04, 0x20,
-        ],
-        32,
-    ),
-    (
-        &[
-            0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x02, 0x05, 0x00, 0x04, 0x30,
-        ],
-        48,
-    ),
-    (
-        &[
-            0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x03, 0x05, 0x00, 0x04, 0x40,
-        ],
-        64,
-    ),
-];
+/// The longest input P1 = `00` pads: a 2048-bit modulus less the 11 bytes of
+/// PKCS#1 v1.5 type-1 padding (RFC 8017 §9.2).
+const MAX_PADDED_INPUT: usize = 256 - 11;
 
 /// What COMPUTE DIGITAL SIGNATURE's P1 asks for (measured by a peer).
 #[derive(Clone, Copy)]
 enum SignMode {
-    /// `00`: the data is a DigestInfo, padded as given.
+    /// `00`: the data (normally a DigestInfo) is padded as given.
     DigestInfo,
     /// `01`: the card hashes with SHA-256 and pads the bare hash.
     HashBare,
@@ -422,15 +391,12 @@ impl VirtualCard {
             return Err(StatusWord::WRONG_LENGTH);
         }
         let payload = match mode {
-            SignMode::DigestInfo => {
-                let valid = DIGEST_INFO_PREFIXES.iter().any(|(prefix, len)| {
-                    command.data.len() == prefix.len() + len && command.data.starts_with(prefix)
-                });
-                if !valid {
-                    return Err(SW_WRONG_DATA);
-                }
-                command.data.clone()
+            // The card pads whatever it is given (measured by myna-card): a
+            // DigestInfo yields a standard signature, a bare hash a useless one.
+            SignMode::DigestInfo if command.data.len() > MAX_PADDED_INPUT => {
+                return Err(StatusWord::WRONG_LENGTH);
             }
+            SignMode::DigestInfo => command.data.clone(),
             SignMode::HashBare => Sha256::digest(&command.data).to_vec(),
             SignMode::WrapHash => {
                 if command.data.len() != 32 {

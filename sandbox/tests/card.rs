@@ -340,8 +340,16 @@ fn signatures_need_the_pin_and_verify_with_the_certificate() {
     let s384 = ok(&mut card, &sign_command(0x00, 0x97, &sha384));
     key.verify(Pkcs1v15Sign::new_unprefixed(), &sha384, &s384)
         .unwrap();
-    // Not a DigestInfo → 6A80; PSS → 6A86; wrong hash length → 6700.
-    assert_eq!(status(&mut card, &sign_command(0x00, 0x97, &hash)), 0x6A80);
+    // P1 00 pads anything up to 245 bytes, even a bare hash (as the real card
+    // does); 246 bytes do not fit. PSS → 6A86; wrong hash length → 6700.
+    let raw = ok(&mut card, &sign_command(0x00, 0x97, &hash));
+    key.verify(Pkcs1v15Sign::new_unprefixed(), &hash, &raw)
+        .unwrap();
+    assert_eq!(
+        status(&mut card, &sign_command(0x00, 0x97, &[7; 246])),
+        0x6700
+    );
+    ok(&mut card, &sign_command(0x00, 0x97, &[7; 245]));
     assert_eq!(status(&mut card, &sign_command(0x04, 0x97, &hash)), 0x6A86);
     assert_eq!(status(&mut card, &sign_command(0x06, 0x97, &hash)), 0x6A86);
     assert_eq!(
