@@ -418,30 +418,18 @@ impl SandboxCa {
             (COUNTRY, Text::Printable, "JP"),
             (COMMON_NAME, Text::Printable, &opaque_id(&spki, issued_on)),
         ])?;
-        let mut extensions = vec![
+        let extensions = vec![
             extension(&KeyUsage(KeyUsages::DigitalSignature.into()), true)?,
             extension(&ExtendedKeyUsage(vec![CLIENT_AUTH]), false)?,
             self.policy(AUTHENTICATION_POLICY)?,
         ];
-        extensions.extend(self.common_extensions(Hierarchy::Authentication, holder, &spki)?);
-        let issuer = self
-            .root(Hierarchy::Authentication)
-            .x509()
-            .tbs_certificate()
-            .subject()
-            .clone();
-        let profile = JpkiProfile {
+        self.issue(
+            Hierarchy::Authentication,
+            holder,
+            issued_on,
             subject,
-            issuer,
             extensions,
-        };
-        let serial = serial("auth", &spki, issued_on)?;
-        sign_certificate(
-            profile,
-            serial,
-            Self::validity(holder, issued_on)?,
             spki,
-            Hierarchy::Authentication.root_key().private_key(),
         )
     }
 
@@ -488,7 +476,7 @@ impl SandboxCa {
                 }))
             })
             .collect::<Result<Vec<_>, SandboxError>>()?;
-        let mut extensions = vec![
+        let extensions = vec![
             extension(
                 &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation),
                 true,
@@ -496,25 +484,49 @@ impl SandboxCa {
             extension(&SubjectAltName(san), false)?,
             self.policy(SIGNING_POLICY)?,
         ];
-        extensions.extend(self.common_extensions(Hierarchy::Signing, holder, &spki)?);
+        self.issue(
+            Hierarchy::Signing,
+            holder,
+            issued_on,
+            subject,
+            extensions,
+            spki,
+        )
+    }
+
+    /// Signs a leaf of `hierarchy` with its root: the extensions every JPKI
+    /// leaf carries are added here, then the validity the holder's birthday sets.
+    fn issue(
+        &self,
+        hierarchy: Hierarchy,
+        holder: &Holder,
+        issued_on: NaiveDate,
+        subject: Name,
+        mut extensions: Vec<Extension>,
+        spki: SubjectPublicKeyInfoOwned,
+    ) -> Result<CardCertificate, SandboxError> {
+        extensions.extend(self.common_extensions(hierarchy, holder, &spki)?);
         let issuer = self
-            .root(Hierarchy::Signing)
+            .root(hierarchy)
             .x509()
             .tbs_certificate()
             .subject()
             .clone();
-        let profile = JpkiProfile {
-            subject,
-            issuer,
-            extensions,
+        let label = match hierarchy {
+            Hierarchy::Authentication => "auth",
+            Hierarchy::Signing => "sign",
         };
-        let serial = serial("sign", &spki, issued_on)?;
+        let serial = serial(label, &spki, issued_on)?;
         sign_certificate(
-            profile,
+            JpkiProfile {
+                subject,
+                issuer,
+                extensions,
+            },
             serial,
             Self::validity(holder, issued_on)?,
             spki,
-            Hierarchy::Signing.root_key().private_key(),
+            hierarchy.root_key().private_key(),
         )
     }
 }
