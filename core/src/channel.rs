@@ -119,7 +119,7 @@ impl<T: CardTransport> CardChannel<T> {
         let outcome = self.transport.transmit(&encoded).await;
         self.transcript.push(Exchange::record(
             command,
-            encoded.len(),
+            &encoded,
             outcome.clone(),
             started.elapsed(),
         ));

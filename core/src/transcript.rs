@@ -23,23 +23,23 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// Records an exchange, dropping a VERIFY's PIN.
+    /// Records an exchange of `command`, sent as `encoded`, dropping a VERIFY's PIN.
     pub fn record(
         command: &CommandApdu,
-        encoded_len: usize,
+        encoded: &[u8],
         outcome: Result<Vec<u8>, TransportError>,
         elapsed: Duration,
     ) -> Self {
         let redacted = command.carries_secret();
         let shown = if redacted {
-            vec![command.cla, command.ins, command.p1, command.p2]
+            encoded[..4.min(encoded.len())].to_vec()
         } else {
-            command.to_bytes().unwrap_or_default()
+            encoded.to_vec()
         };
         Self {
             command: shown,
             redacted,
-            bytes_sent: encoded_len,
+            bytes_sent: encoded.len(),
             outcome,
             elapsed,
         }
