@@ -223,6 +223,13 @@ impl ResponseApdu {
     }
 }
 
+impl Drop for ResponseApdu {
+    fn drop(&mut self) {
+        // Answers carry the My Number and the holder's data.
+        self.data.zeroize();
+    }
+}
+
 impl fmt::Debug for ResponseApdu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseApdu")

@@ -387,6 +387,20 @@ pub enum ChainError {
     /// Not sha256WithRSAEncryption.
     #[error("unsupported signature algorithm {0}")]
     UnsupportedAlgorithm(String),
+    /// A CA certificate was presented where an end-entity certificate belongs.
+    #[error("a CA certificate is not a holder's certificate")]
+    NotALeaf,
+    /// The leaf carries neither JPKI end-entity policy (or both).
+    #[error("the certificate has no JPKI authentication or signing policy")]
+    UnknownRole,
+    /// The leaf is for something else than the caller expects.
+    #[error("expected a {expected:?} certificate, found a {found:?} certificate")]
+    WrongRole {
+        /// What the caller asked for.
+        expected: CertificateRole,
+        /// What the certificate is.
+        found: CertificateRole,
+    },
     /// The certificate could not be re-encoded or its key read.
     #[error("malformed certificate: {0}")]
     Malformed(String),
@@ -424,13 +438,38 @@ pub fn parse_fingerprint(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// The anchor a chain ended in.
+/// What a JPKI end-entity certificate is for, from its certificate policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateRole {
+    /// User authentication (policy `1.2.392.200149.8.5.1.3.30`).
+    Authentication,
+    /// Digital signature (policy `1.2.392.200149.8.5.1.1.20`).
+    Signing,
+}
+
+impl CertificateRole {
+    /// The role a certificate's policies give it, if exactly one.
+    pub fn of(cert: &CardCertificate) -> Option<Self> {
+        let policies = cert.policies();
+        let has = |oid: ObjectIdentifier| policies.contains(&oid.to_string());
+        match (has(AUTHENTICATION_POLICY), has(SIGNING_POLICY)) {
+            (true, false) => Some(Self::Authentication),
+            (false, true) => Some(Self::Signing),
+            _ => None,
+        }
+    }
+}
+
+/// The anchor a chain ended in, and what the leaf is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrustedAnchor {
     /// The anchor's subject DN.
     pub subject: String,
     /// The anchor's SHA-256 fingerprint, hex.
     pub sha256: String,
+    /// The leaf's role, from its certificate policy.
+    pub role: CertificateRole,
 }
 
 impl TrustAnchors {
@@ -463,15 +502,39 @@ impl TrustAnchors {
         self
     }
 
-    /// Checks that `leaf` was signed by a trusted anchor. `card_ca_certs` are
-    /// CA certificates read from the card; they count only when pinned. Two
-    /// CA generations share one name, so every candidate with the issuer's name
-    /// is tried by key.
+    /// Checks as [`Self::verify`] and that the leaf has the `expected` role,
+    /// so a signing certificate is never taken for an authentication one.
+    pub fn verify_as(
+        &self,
+        leaf: &CardCertificate,
+        expected: CertificateRole,
+        card_ca_certs: &[&CardCertificate],
+    ) -> Result<TrustedAnchor, ChainError> {
+        let anchor = self.verify(leaf, card_ca_certs)?;
+        if anchor.role != expected {
+            return Err(ChainError::WrongRole {
+                expected,
+                found: anchor.role,
+            });
+        }
+        Ok(anchor)
+    }
+
+    /// Checks that `leaf` is a JPKI end-entity certificate signed by a
+    /// trusted anchor. `card_ca_certs` are CA certificates read from the card;
+    /// they count only when pinned. Two CA generations share one name, so
+    /// every candidate with the issuer's name is tried by key. Validity dates
+    /// are not judged here: [`CardCertificate::expiry_state`] says where the
+    /// certificate stands in time.
     pub fn verify(
         &self,
         leaf: &CardCertificate,
         card_ca_certs: &[&CardCertificate],
     ) -> Result<TrustedAnchor, ChainError> {
+        if leaf.is_ca() {
+            return Err(ChainError::NotALeaf);
+        }
+        let role = CertificateRole::of(leaf).ok_or(ChainError::UnknownRole)?;
         let issuer = leaf.cert.tbs_certificate().issuer();
         let pinned = card_ca_certs
             .iter()
@@ -486,6 +549,7 @@ impl TrustAnchors {
             match leaf.is_signed_by(candidate) {
                 Ok(()) => {
                     return Ok(TrustedAnchor {
+                        role,
                         subject: candidate.subject(),
                         sha256: crate::apdu::Hex(&candidate.sha256_fingerprint()).to_string(),
                     });

@@ -13,7 +13,7 @@ use crate::apdu::{CommandApdu, MAX_EXTENDED_NE, MAX_SHORT_NE, ResponseApdu};
 use crate::error::CardError;
 use crate::layout::{Application, FileId, ins};
 use crate::status::Status;
-use crate::transcript::{Exchange, Transcript};
+use crate::transcript::{Answer, Exchange, Transcript};
 use crate::transport::{CardTransport, LinkCapabilities};
 
 /// Whether the channel may send a command again when the card asks for a
@@ -110,17 +110,32 @@ impl<T: CardTransport> CardChannel<T> {
                 what: "an extended-length command on a short-only link".into(),
             });
         }
-        if encoded.len() > self.capabilities.max_transceive_length as usize {
+        let max = u64::from(self.capabilities.max_transceive_length);
+        if encoded.len() as u64 > max {
             return Err(CardError::NotSupported {
                 what: format!("a {}-byte command on this link", encoded.len()),
             });
         }
+        // Refuse before sending when the answer could not come back: a card
+        // that signed and then lost the signature to the link helps nobody.
+        if let Some(ne) = command.ne
+            && u64::from(ne) + 2 > max
+        {
+            return Err(CardError::NotSupported {
+                what: format!("a {ne}-byte answer on a link limited to {max} bytes"),
+            });
+        }
         let started = Instant::now();
-        let outcome = self.transport.transmit(&encoded).await;
+        // The answer may carry personal data: wipe the raw bytes once parsed.
+        let outcome = self.transport.transmit(&encoded).await.map(Zeroizing::new);
+        let answer = outcome
+            .as_ref()
+            .map(|bytes| Answer::of(bytes))
+            .map_err(Clone::clone);
         self.transcript.push(Exchange::record(
             command,
             &encoded,
-            outcome.clone(),
+            answer,
             started.elapsed(),
         ));
         match outcome {
@@ -164,10 +179,11 @@ impl<T: CardTransport> CardChannel<T> {
         Ok(response)
     }
 
-    /// Selects an application unless it is already selected.
-    pub async fn select(&mut self, app: Application) -> Result<(), CardError> {
+    /// Selects an application unless it is already selected. Returns true
+    /// when a SELECT was sent, false when the cached selection was relied on.
+    pub async fn select(&mut self, app: Application) -> Result<bool, CardError> {
         if self.selected == Some(app) {
-            return Ok(());
+            return Ok(false);
         }
         let command = CommandApdu::new(0x00, ins::SELECT, 0x04, 0x0C).with_data(app.aid());
         let response = self.send(&command, Resend::Allowed).await?;
@@ -176,7 +192,7 @@ impl<T: CardTransport> CardChannel<T> {
                 // The card drops the security state of the application it leaves.
                 self.verified.clear();
                 self.selected = Some(app);
-                Ok(())
+                Ok(true)
             }
             Status::FileNotFound => {
                 self.selected = None;
@@ -230,7 +246,7 @@ impl<T: CardTransport> CardChannel<T> {
         content: ContentLength,
         what: &'static str,
     ) -> Result<Vec<u8>, CardError> {
-        self.select(app).await?;
+        let mut fresh = self.select(app).await?;
         let mut buf: Vec<u8> = Vec::new();
         let mut total = match content {
             ContentLength::Exact(n) => Some(n),
@@ -272,7 +288,19 @@ impl<T: CardTransport> CardChannel<T> {
                     self.select_ef(ef).await?;
                     continue;
                 }
-                Status::SecurityStatusNotSatisfied => return Err(CardError::PinRequired),
+                Status::FileNotFound | Status::NoCurrentEf if offset == 0 && !fresh => {
+                    // The card lost the selection we relied on (a reset the
+                    // link did not report): select again, once.
+                    self.forget_card_state();
+                    fresh = self.select(app).await?;
+                    continue;
+                }
+                Status::SecurityStatusNotSatisfied => {
+                    // The card no longer holds a verified PIN (reset, or another
+                    // session): stop relying on it so the next call verifies.
+                    self.verified.clear();
+                    return Err(CardError::PinRequired);
+                }
                 Status::FileNotFound => return Err(CardError::NotFound { what }),
                 Status::OffsetOutsideEf => {
                     return Err(CardError::malformed(

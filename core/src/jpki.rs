@@ -207,6 +207,14 @@ impl<'a, T: CardTransport> Jpki<'a, T> {
         which: FreeCertificate,
     ) -> Result<CardCertificate, CardError> {
         let (file, what) = which.file();
+        self.read_certificate_file(file, what).await
+    }
+
+    async fn read_certificate_file(
+        &mut self,
+        file: FileId,
+        what: &'static str,
+    ) -> Result<CardCertificate, CardError> {
         let der = self
             .channel
             .read_ef(Application::Jpki, file, ContentLength::Tlv, what)
@@ -222,17 +230,8 @@ impl<'a, T: CardTransport> Jpki<'a, T> {
         last_try: LastTry,
     ) -> Result<CardCertificate, CardError> {
         self.verify(JpkiKey::Signing, password, last_try).await?;
-        let what = "signing certificate";
-        let der = self
-            .channel
-            .read_ef(
-                Application::Jpki,
-                jpki::SIGNING_CERT,
-                ContentLength::Tlv,
-                what,
-            )
-            .await?;
-        CardCertificate::from_der(der).map_err(|e| CardError::malformed(what, e))
+        self.read_certificate_file(jpki::SIGNING_CERT, "signing certificate")
+            .await
     }
 
     /// Tries left for the PIN of `key`, read without spending a try.
@@ -287,9 +286,9 @@ impl<'a, T: CardTransport> Jpki<'a, T> {
         )
         .with_data(digest_info.as_bytes())
         .expect(256);
-        let response = self.channel.send(&command, Resend::Never).await?;
+        let mut response = self.channel.send(&command, Resend::Never).await?;
         match response.sw.meaning() {
-            Status::Ok if response.data.len() == 256 => Ok(response.data),
+            Status::Ok if response.data.len() == 256 => Ok(std::mem::take(&mut response.data)),
             Status::Ok => Err(CardError::malformed(
                 "signature",
                 format!("{} bytes where RSA-2048 gives 256", response.data.len()),

@@ -20,8 +20,8 @@ pub struct BasicInfo {
     pub name: String,
     /// Address.
     pub address: String,
-    /// Birth date.
-    pub birth_date: NaiveDate,
+    /// Birth date; `None` when the card records it as unknown (rules.md R7).
+    pub birth_date: Option<NaiveDate>,
     /// Sex.
     pub sex: Sex,
 }
@@ -43,7 +43,7 @@ impl BasicInfo {
         Ok(Self {
             name: record.text(0xDF22).map_err(field)?,
             address: record.text(0xDF23).map_err(field)?,
-            birth_date: record.date(0xDF24).map_err(field)?,
+            birth_date: record.optional_date(0xDF24).map_err(field)?,
             sex: record.sex(0xDF25).map_err(field)?,
         })
     }
@@ -151,7 +151,7 @@ mod tests {
         let info = BasicInfo {
             name: "番号\u{3000}花子".into(),
             address: String::new(),
-            birth_date: NaiveDate::MIN,
+            birth_date: None,
             sex: Sex::Female,
         };
         assert_eq!(info.name_parts(), ("番号", Some("花子")));

@@ -17,8 +17,8 @@ use crate::verify::PinStatus;
 /// The card face record (EF 0002).
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct CardFace {
-    /// Birth date.
-    pub birth_date: NaiveDate,
+    /// Birth date; `None` when the card records it as unknown (rules.md R7).
+    pub birth_date: Option<NaiveDate>,
     /// Sex.
     pub sex: Sex,
     /// End of the card's validity.
@@ -74,7 +74,7 @@ impl CardFace {
             ));
         }
         Ok(Self {
-            birth_date: record.date(0xDF22).map_err(field)?,
+            birth_date: record.optional_date(0xDF22).map_err(field)?,
             sex: record.sex(0xDF23).map_err(field)?,
             card_public_key: bytes_of(0xDF24)?,
             name_image: bytes_of(0xDF25)?,

@@ -103,13 +103,22 @@ impl Record {
         if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(RecordError::BadField {
                 tag,
-                detail: format!("{text:?} is not YYYYMMDD"),
+                detail: "not YYYYMMDD".into(),
             });
         }
         chrono::NaiveDate::parse_from_str(&text, "%Y%m%d").map_err(|_| RecordError::BadField {
             tag,
-            detail: format!("{text} is not a date"),
+            detail: "not a calendar date".into(),
         })
+    }
+
+    /// A `YYYYMMDD` date field that the card leaves empty when the date is
+    /// unknown (a resident record without a birth date, rules.md R7).
+    pub fn optional_date(&self, tag: u16) -> Result<Option<chrono::NaiveDate>, RecordError> {
+        if self.require(tag)?.iter().all(|b| *b == b' ') {
+            return Ok(None);
+        }
+        self.date(tag).map(Some)
     }
 
     /// A required sex code field.
@@ -117,7 +126,7 @@ impl Record {
         let text = self.text(tag)?;
         crate::person::Sex::from_code(&text).ok_or_else(|| RecordError::BadField {
             tag,
-            detail: format!("unknown sex code {text:?}"),
+            detail: "not a known sex code".into(),
         })
     }
 }

@@ -75,6 +75,7 @@ impl StatusWord {
             (0x69, 0x86) => Status::NoCurrentEf,
             (0x6A, 0x82) => Status::FileNotFound,
             (0x6A, 0x86) => Status::IncorrectParameters,
+            (0x6A, 0x88) => Status::ReferenceNotFound,
             (0x6B, 0x00) => Status::OffsetOutsideEf,
             (0x6C, n) => Status::WrongLe(if n == 0 { 256 } else { u16::from(n) }),
             (0x6D, 0x00) => Status::InstructionNotSupported,
@@ -124,6 +125,8 @@ pub enum Status {
     FileNotFound,
     /// `6A86`.
     IncorrectParameters,
+    /// `6A88`: the PIN or key named in P2 does not exist.
+    ReferenceNotFound,
     /// `6B00`: offset past the end of the EF.
     OffsetOutsideEf,
     /// `6Cxx`: resend with this `Le`.

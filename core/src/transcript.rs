@@ -5,7 +5,41 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::apdu::{CommandApdu, Hex};
+use crate::status::StatusWord;
 use crate::transport::TransportError;
+
+/// What came back for one command: its size and status word. The data itself
+/// is not kept: answers carry the My Number, the holder's name and address,
+/// and the face photo, and a transcript is made to be shown and logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Answer {
+    /// Bytes received, status word included.
+    pub length: usize,
+    /// The status word (absent when fewer than two bytes came back).
+    #[serde(serialize_with = "serialize_sw")]
+    pub status: Option<StatusWord>,
+}
+
+fn serialize_sw<S: serde::Serializer>(sw: &Option<StatusWord>, s: S) -> Result<S::Ok, S::Error> {
+    match sw {
+        Some(sw) => s.serialize_some(&sw.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Answer {
+    /// Summarises raw response bytes.
+    pub fn of(bytes: &[u8]) -> Self {
+        let status = match bytes {
+            [.., sw1, sw2] => Some(StatusWord::from_bytes(*sw1, *sw2)),
+            _ => None,
+        };
+        Self {
+            length: bytes.len(),
+            status,
+        }
+    }
+}
 
 /// One command and what came back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,8 +50,8 @@ pub struct Exchange {
     pub redacted: bool,
     /// Bytes actually sent (the full command, secrets included).
     pub bytes_sent: usize,
-    /// The raw response, or the transport error that replaced it.
-    pub outcome: Result<Vec<u8>, TransportError>,
+    /// The answer's size and status word, or the transport error that replaced it.
+    pub outcome: Result<Answer, TransportError>,
     /// How long the exchange took.
     pub elapsed: Duration,
 }
@@ -27,7 +61,7 @@ impl Exchange {
     pub fn record(
         command: &CommandApdu,
         encoded: &[u8],
-        outcome: Result<Vec<u8>, TransportError>,
+        outcome: Result<Answer, TransportError>,
         elapsed: Duration,
     ) -> Self {
         let redacted = command.carries_secret();
@@ -47,22 +81,25 @@ impl Exchange {
 
     /// Bytes received (0 when the exchange failed).
     pub fn bytes_received(&self) -> usize {
-        self.outcome.as_ref().map_or(0, Vec::len)
+        self.outcome.as_ref().map_or(0, |a| a.length)
     }
 
-    /// A one-line trace: `>> 00A4040C… << 9000`.
+    /// A one-line trace: `>> 00A4040C… << [1200 bytes] 9000`.
     pub fn trace_line(&self) -> String {
         let cmd = Hex(&self.command);
         let secret = if self.redacted { " <PIN redacted>" } else { "" };
         match &self.outcome {
-            Ok(resp) if resp.len() > 2 => {
-                format!(
-                    ">> {cmd}{secret}  << [{} bytes] {}",
-                    resp.len() - 2,
-                    Hex(&resp[resp.len() - 2..])
-                )
-            }
-            Ok(resp) => format!(">> {cmd}{secret}  << {}", Hex(resp)),
+            Ok(Answer {
+                length,
+                status: Some(sw),
+            }) if *length > 2 => format!(">> {cmd}{secret}  << [{} bytes] {sw}", length - 2),
+            Ok(Answer {
+                status: Some(sw), ..
+            }) => format!(">> {cmd}{secret}  << {sw}"),
+            Ok(Answer {
+                length,
+                status: None,
+            }) => format!(">> {cmd}{secret}  << {length} bytes, no status word"),
             Err(e) => format!(">> {cmd}{secret}  !! {e}"),
         }
     }

@@ -48,14 +48,28 @@ impl<T: CardTransport> CardChannel<T> {
         app: Application,
         pin: FileId,
     ) -> Result<PinStatus, CardError> {
-        self.select(app).await?;
+        let fresh = self.select(app).await?;
         let command = CommandApdu::new(0x00, ins::VERIFY, 0x00, pin.reference_p2());
-        let response = self.send(&command, Resend::Allowed).await?;
+        let mut response = self.send(&command, Resend::Allowed).await?;
+        if !fresh
+            && matches!(
+                response.sw.meaning(),
+                Status::FileNotFound | Status::ReferenceNotFound
+            )
+        {
+            // The card lost the selection we relied on: select again, once.
+            self.forget_card_state();
+            self.select(app).await?;
+            response = self.send(&command, Resend::Allowed).await?;
+        }
         match response.sw.meaning() {
             Status::VerifyFailed { tries_left: 0 } | Status::Blocked => Ok(PinStatus::Blocked),
             Status::VerifyFailed { tries_left } => Ok(PinStatus::TriesLeft { tries: tries_left }),
             Status::Ok => Ok(PinStatus::Verified),
-            Status::FileNotFound => Err(CardError::NotFound { what: "PIN" }),
+            // A card without a signing certificate has no signing password.
+            Status::FileNotFound | Status::ReferenceNotFound => {
+                Err(CardError::NotFound { what: "PIN" })
+            }
             _ => Err(CardError::UnexpectedStatus {
                 command: "VERIFY (counter)",
                 sw: response.sw,
@@ -64,8 +78,9 @@ impl<T: CardTransport> CardChannel<T> {
     }
 
     /// Verifies a PIN once: checks the counter first, refuses the last try
-    /// unless `last_try` allows it, and never resends. Skips the card entirely
-    /// when this session already verified the PIN in the selected application.
+    /// unless `last_try` allows it, and never resends. Sends no PIN when this
+    /// session already verified it in the selected application, or when the
+    /// card reports it verified.
     pub async fn verify_pin(
         &mut self,
         app: Application,
@@ -81,7 +96,15 @@ impl<T: CardTransport> CardChannel<T> {
             PinStatus::TriesLeft { tries: 1 } if last_try == LastTry::Refuse => {
                 return Err(CardError::LastTryNeedsConfirmation);
             }
-            PinStatus::TriesLeft { .. } | PinStatus::Verified => {}
+            // Some cards answer 9000 to the bare VERIFY while the PIN is
+            // verified. The counter is then unknown, so sending the PIN could
+            // spend a last try unasked: rely on the card's word instead (a
+            // later 6982 clears it).
+            PinStatus::Verified => {
+                self.mark_verified(pin);
+                return Ok(());
+            }
+            PinStatus::TriesLeft { .. } => {}
         }
         let command = CommandApdu::new(0x00, ins::VERIFY, 0x00, pin.reference_p2())
             .with_data(secret.verify_data());
