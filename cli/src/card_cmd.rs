@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use clap::{Args, Subcommand, ValueEnum};
-use mynakit_core::cert::{CardCertificate, ExpiryState, PersonalAttributes, TrustedAnchor};
+use mynakit_core::cert::{
+    CardCertificate, CertificateRole, ExpiryState, PersonalAttributes, TrustedAnchor,
+};
 use mynakit_core::check_code::CheckCodeB;
 use mynakit_core::jpki::{FreeCertificate, JpkiKey, TokenKind};
 use mynakit_core::period::japan_date;
@@ -321,7 +323,7 @@ async fn certs(card: &mut OpenCard, args: CertsArgs, out: &Output) -> CmdResult 
             &auth,
             Some(
                 card.anchors
-                    .verify(&auth, &[&auth_ca])
+                    .verify_as(&auth, CertificateRole::Authentication, &[&auth_ca])
                     .map_err(|e| e.to_string()),
             ),
         )?,
@@ -348,7 +350,7 @@ async fn certs(card: &mut OpenCard, args: CertsArgs, out: &Output) -> CmdResult 
             &signing,
             Some(
                 card.anchors
-                    .verify(&signing, &[&signing_ca])
+                    .verify_as(&signing, CertificateRole::Signing, &[&signing_ca])
                     .map_err(|e| e.to_string()),
             ),
         )?);
@@ -489,7 +491,11 @@ async fn kenhojo(card: &mut OpenCard, args: KenhojoArgs, out: &Output) -> CmdRes
     out.result(&shown, || {
         let mut s = format!(
             "name:        {}\naddress:     {}\nbirth date:  {}\nsex:         {:?}",
-            info.name, info.address, info.birth_date, info.sex
+            info.name,
+            info.address,
+            info.birth_date
+                .map_or_else(|| "unknown".into(), |d| d.to_string()),
+            info.sex
         );
         if let Some(n) = &my_number {
             s += &format!("\nMy Number:   {}", n.expose());
@@ -529,7 +535,7 @@ async fn kenmen(card: &mut OpenCard, args: KenmenArgs, out: &Output) -> CmdResul
     out.result(&shown, || {
         format!(
             "birth date:   {}\nsex:          {:?}\ncard expiry:  {}\nface photo:   {} bytes (JPEG 2000){}",
-            face.birth_date,
+            face.birth_date.map_or_else(|| "unknown".into(), |d| d.to_string()),
             face.sex,
             face.card_expiry,
             face.photo_jp2.len(),

@@ -2,7 +2,7 @@
 //! virtual card, with the round trips each step took.
 
 use chrono::Utc;
-use mynakit_core::cert::TrustAnchors;
+use mynakit_core::cert::{CertificateRole, TrustAnchors};
 use mynakit_core::check_code::CheckCodeB;
 use mynakit_core::jpki::{FreeCertificate, JpkiKey};
 use mynakit_core::period::japan_date;
@@ -154,9 +154,10 @@ async fn walk(demo: &mut Demo<'_>) -> CmdResult {
         .read_certificate(FreeCertificate::AuthenticationCa)
         .await?;
     let trusted = anchors
-        .verify(&auth, &[&auth_ca])
+        .verify_as(&auth, CertificateRole::Authentication, &[&auth_ca])
         .map_err(|e| Failure::Verification(e.to_string()))?;
-    let production = TrustAnchors::production().verify(&auth, &[&auth_ca]);
+    let production =
+        TrustAnchors::production().verify_as(&auth, CertificateRole::Authentication, &[&auth_ca]);
     demo.record(
         "Check the chain against pinned anchors",
         channel.transcript().stats_since(mark),
@@ -291,7 +292,11 @@ async fn walk(demo: &mut Demo<'_>) -> CmdResult {
         None,
         vec![format!(
             "{} / {} / {} / {:?}",
-            info.name, info.address, info.birth_date, info.sex
+            info.name,
+            info.address,
+            info.birth_date
+                .map_or_else(|| "unknown".into(), |d| d.to_string()),
+            info.sex
         )],
     )?;
 
@@ -314,7 +319,8 @@ async fn walk(demo: &mut Demo<'_>) -> CmdResult {
             format!(
                 "face photo: {} bytes of JPEG 2000; born {}, {:?}, card valid until {}",
                 face.photo_jp2.len(),
-                face.birth_date,
+                face.birth_date
+                    .map_or_else(|| "unknown".into(), |d| d.to_string()),
                 face.sex,
                 face.card_expiry
             ),

@@ -1,7 +1,7 @@
 //! Every card operation on the virtual card, checked against what the card holds.
 
 use chrono::NaiveDate;
-use mynakit_core::cert::{ChainError, ExpiryState, TrustAnchors};
+use mynakit_core::cert::{CertificateRole, ChainError, ExpiryState, TrustAnchors};
 use mynakit_core::check_code::{CheckCodeB, CheckCodeError};
 use mynakit_core::era::EraError;
 use mynakit_core::jpki::{CertificatePresence, FreeCertificate, JpkiKey, TokenKind};
@@ -97,6 +97,21 @@ fn certificates_chain_to_the_configured_anchor_only() {
             .verify(&auth, &[&auth_ca])
             .is_ok()
     );
+    // A CA is no holder's certificate, and an authentication certificate is not a signing one.
+    assert_eq!(
+        sandbox.trust_anchors().verify(&auth_ca, &[]),
+        Err(ChainError::NotALeaf)
+    );
+    assert_eq!(
+        sandbox
+            .trust_anchors()
+            .verify_as(&auth, CertificateRole::Signing, &[]),
+        Err(ChainError::WrongRole {
+            expected: CertificateRole::Signing,
+            found: CertificateRole::Authentication
+        })
+    );
+    assert_eq!(anchor.role, CertificateRole::Authentication);
     // The signing CA has the same shape but another key: it did not sign the auth certificate.
     let wrong = TrustAnchors::none().with_certificate(signing_ca.clone());
     assert!(wrong.verify(&auth, &[]).is_err());
@@ -191,7 +206,7 @@ fn kenhojo_reads_the_basic_four_and_the_my_number_only_on_request() {
         (info.name.as_str(), info.address.as_str()),
         (holder.name.as_str(), holder.address.as_str())
     );
-    assert_eq!(Some(info.birth_date), holder.birth_date);
+    assert_eq!(info.birth_date, holder.birth_date);
     assert_eq!(info.sex, holder.sex);
     assert_eq!(info.name_parts(), ("番号", Some("花子")));
     let my_number_reads = |sandbox: &Sandbox| {
@@ -220,7 +235,7 @@ fn kenmen_opens_with_the_printed_card_front() {
     let code =
         CheckCodeB::from_card_front(FRONT_BIRTH_DATE, FRONT_EXPIRY, FRONT_SECURITY_CODE).unwrap();
     let face = block_on(channel.kenmen().read_face(&code, LastTry::Refuse)).unwrap();
-    assert_eq!(Some(face.birth_date), holder.birth_date);
+    assert_eq!(face.birth_date, holder.birth_date);
     assert_eq!(face.card_expiry, holder.card_expiry);
     assert_eq!(face.sex, holder.sex);
     assert_eq!(face.photo_jp2, holder.photo);
@@ -251,7 +266,7 @@ fn kenmen_era_edges_open_the_card_of_a_holder_born_that_day() {
         let code = CheckCodeB::from_card_front(printed, FRONT_EXPIRY, FRONT_SECURITY_CODE).unwrap();
         let face = block_on(channel.kenmen().read_face(&code, LastTry::Refuse))
             .unwrap_or_else(|e| panic!("{printed}: {e}"));
-        assert_eq!(face.birth_date, NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        assert_eq!(face.birth_date, NaiveDate::from_ymd_opt(y, m, d));
     }
     // The impossible printed dates never reach a card.
     for impossible in ["昭和64年1月8日", "平成31年5月1日"] {
