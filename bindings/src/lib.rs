@@ -1,0 +1,46 @@
+//! MynaKit for Kotlin and Swift: the UniFFI layer over `mynakit-core`.
+//!
+//! Conversion only: every card operation, PIN rule and certificate check
+//! lives in the core. This crate adds
+//! - the [`CardTransport`] foreign trait the app implements (IsoDep, CoreNFC)
+//!   and its adapter to the core's transport trait;
+//! - [`CardSession`], which lends the core's channel to one async call at a
+//!   time and survives a cancelled call;
+//! - records and enums for the core's results, and one error enum,
+//!   [`MynaKitError`], with the cases an app handles differently;
+//! - [`TrustAnchors`] and free functions for checks that need no card.
+//!
+//! Secrets arrive as `String`s (what Kotlin and Swift have); they are wrapped
+//! in `Zeroizing` on arrival, turned into the core's validated secret types,
+//! and never logged.
+//!
+//! With the `sandbox` feature (test builds only) the library also exports
+//! the sandbox virtual card and a function that panics, for the binding
+//! tests.
+
+uniffi::setup_scaffolding!();
+
+mod error;
+mod records;
+mod session;
+mod transport;
+mod trust;
+
+#[cfg(feature = "sandbox")]
+mod sandbox;
+
+pub use error::{MynaKitError, TransportFailure};
+pub use records::{
+    BasicInfo, CalendarDate, CardFace, CardStatus, Certificate, CertificateExpiry, CertificateKind,
+    ExpiryState, PersonalAttributes, PinKind, PinState, Sex, TokenKind, TranscriptStats,
+    TrustedAnchor,
+};
+pub use session::CardSession;
+pub use transport::{CardTransport, LinkCapabilities};
+pub use trust::{TrustAnchors, certificate_expiry, parse_certificate, verify_signature};
+
+#[cfg(feature = "sandbox")]
+pub use sandbox::{
+    SandboxHolder, VirtualCard, VirtualLink, VirtualLinkSwitches, sandbox_panic,
+    sandbox_panic_async,
+};

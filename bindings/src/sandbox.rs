@@ -1,0 +1,261 @@
+//! Test-only exports (feature `sandbox`, never in an app build): the sandbox
+//! virtual card behind a link that Kotlin or Swift test transports forward
+//! APDUs to, with the link's fault switches, and functions that panic.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mynakit_core::jpki::JpkiKey;
+use mynakit_core::layout::{Application, jpki, kenhojo, kenmen};
+use mynakit_core::{CardChannel, CardTransport as _};
+use mynakit_sandbox::{CardConfig, LinkSwitches, Removal, RemovalPoint, Sandbox, VirtualTransport};
+
+use crate::error::{MynaKitError, TransportFailure};
+use crate::records::{CalendarDate, PinKind, Sex};
+use crate::session::CardSession;
+use crate::transport::{Link, LinkCapabilities};
+
+/// Faults and limits of a virtual NFC link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct VirtualLinkSwitches {
+    /// Extended-length APDUs pass.
+    #[uniffi(default = true)]
+    pub extended_length: bool,
+    /// Longest command or response, status word included.
+    #[uniffi(default = 65538)]
+    pub max_transceive_length: u32,
+    /// Remove the card at this exchange (1-based, counted on this link).
+    #[uniffi(default = None)]
+    pub remove_at_exchange: Option<u32>,
+    /// True: the card acts on that command before it leaves (a VERIFY spends
+    /// its try); false: the command never reaches the card.
+    #[uniffi(default = true)]
+    pub remove_after_card: bool,
+    /// Time each exchange takes, milliseconds (slept on the calling thread).
+    #[uniffi(default = 0)]
+    pub answer_delay_millis: u32,
+}
+
+impl From<VirtualLinkSwitches> for LinkSwitches {
+    fn from(s: VirtualLinkSwitches) -> Self {
+        let point = if s.remove_after_card {
+            RemovalPoint::AfterCard
+        } else {
+            RemovalPoint::BeforeCard
+        };
+        Self {
+            extended_length: s.extended_length,
+            max_transceive_length: s.max_transceive_length,
+            remove_at: s.remove_at_exchange.map(|exchange| Removal {
+                exchange: usize::try_from(exchange).unwrap_or(usize::MAX),
+                point,
+            }),
+            answer_delay: Duration::from_millis(u64::from(s.answer_delay_millis)),
+        }
+    }
+}
+
+/// The sandbox holder, to compare what the card returns with.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SandboxHolder {
+    /// Name, family and given name separated by U+3000.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Birth date, when known.
+    pub birth_date: Option<CalendarDate>,
+    /// Sex.
+    pub sex: Sex,
+    /// The My Number (sandbox data, not a real person's).
+    pub my_number: String,
+    /// Last day the card is valid.
+    pub card_expiry: CalendarDate,
+    /// The security code printed on the front.
+    pub security_code: String,
+    /// The face photo (JP2).
+    pub photo_jp2: Vec<u8>,
+}
+
+/// The sandbox virtual My Number card (test keys; sample holder 番号　花子,
+/// PIN `1234`, signing password `SANDBOX1`, security code `4821`).
+#[derive(uniffi::Object)]
+pub struct VirtualCard {
+    sandbox: Sandbox,
+}
+
+fn pin_file(pin: PinKind) -> (Application, mynakit_core::layout::FileId) {
+    match pin {
+        PinKind::AuthPin => (Application::Jpki, jpki::AUTH_PIN),
+        PinKind::SigningPassword => (Application::Jpki, jpki::SIGNING_PIN),
+        PinKind::KenhojoPin => (Application::Kenhojo, kenhojo::PIN),
+        PinKind::CheckCodeB => (Application::Kenmen, kenmen::CHECK_CODE_B),
+    }
+}
+
+fn config_error(e: mynakit_sandbox::SandboxError) -> MynaKitError {
+    MynaKitError::InvalidInput {
+        reason: e.to_string(),
+    }
+}
+
+#[uniffi::export]
+impl VirtualCard {
+    /// The sample holder's card.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            sandbox: Sandbox::new(),
+        })
+    }
+
+    /// A card configured differently from the sample: `with_signing_certificate`
+    /// false imitates a child's card; `token_label` imitates other JPKI tokens.
+    #[uniffi::constructor]
+    pub fn configured(
+        with_signing_certificate: bool,
+        token_label: String,
+    ) -> Result<Arc<Self>, MynaKitError> {
+        let config = CardConfig {
+            with_signing_certificate,
+            token_label,
+            ..CardConfig::sample()
+        };
+        Ok(Arc::new(Self {
+            sandbox: Sandbox::with_config(config).map_err(config_error)?,
+        }))
+    }
+
+    /// A new link to this card (each link counts its own exchanges).
+    pub fn link(&self, switches: VirtualLinkSwitches) -> Arc<VirtualLink> {
+        Arc::new(VirtualLink {
+            transport: self.sandbox.transport(switches.into()),
+        })
+    }
+
+    /// A session straight over a link to this card, with no foreign call
+    /// per APDU: the Rust-only path the benchmark compares with.
+    pub fn rust_session(&self, switches: VirtualLinkSwitches) -> Arc<CardSession> {
+        CardSession::over(Link::Virtual(self.sandbox.transport(switches.into())))
+    }
+
+    /// Tries left on the card for `pin` (the card's own counter).
+    pub fn tries_left(&self, pin: PinKind) -> Option<u8> {
+        let (app, file) = pin_file(pin);
+        self.sandbox.card().tries_left(app, file)
+    }
+
+    /// Commands the card received, of every link.
+    pub fn commands_received(&self) -> u32 {
+        let n = self.sandbox.card().commands_received().len();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// VERIFY commands with data (the ones that can spend a try) the card received.
+    pub fn verify_commands_received(&self) -> u32 {
+        let n = self
+            .sandbox
+            .card()
+            .commands_received()
+            .iter()
+            .filter(|c| c.len() > 5 && c[1] == mynakit_core::layout::ins::VERIFY)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The sandbox CA's two root certificates (DER): the anchors an app
+    /// configures to accept this card's certificates.
+    pub fn anchor_certificates(&self) -> Vec<Vec<u8>> {
+        let card = self.sandbox.card();
+        vec![
+            card.auth_root_certificate().der().to_vec(),
+            card.signing_root_certificate().der().to_vec(),
+        ]
+    }
+
+    /// The card's authentication certificate (DER), as issued.
+    pub fn auth_certificate_der(&self) -> Vec<u8> {
+        self.sandbox.card().auth_certificate().der().to_vec()
+    }
+
+    /// The card's holder.
+    pub fn holder(&self) -> SandboxHolder {
+        let card = self.sandbox.card();
+        let h = card.holder();
+        SandboxHolder {
+            name: h.name.clone(),
+            address: h.address.clone(),
+            birth_date: h.birth_date.map(Into::into),
+            sex: h.sex.into(),
+            my_number: h.my_number.expose().to_owned(),
+            card_expiry: h.card_expiry.into(),
+            security_code: h.security_code.clone(),
+            photo_jp2: h.photo.clone(),
+        }
+    }
+
+    /// Benchmark helper: reads the auth PIN's counter `n` times through the
+    /// core over a Rust-only link (no FFI per call); returns the nanoseconds
+    /// per call.
+    pub fn rust_only_pin_status_nanos(&self, n: u32) -> Result<u64, MynaKitError> {
+        let mut channel = CardChannel::new(self.sandbox.transport(LinkSwitches::default()));
+        pollster::block_on(channel.jpki().pin_status(JpkiKey::Authentication))?;
+        let started = Instant::now();
+        for _ in 0..n {
+            pollster::block_on(channel.jpki().pin_status(JpkiKey::Authentication))?;
+        }
+        let per_call = started.elapsed().as_nanos() / u128::from(n.max(1));
+        Ok(u64::try_from(per_call).unwrap_or(u64::MAX))
+    }
+}
+
+/// A link to the virtual card that a test transport forwards APDUs to.
+#[derive(uniffi::Object)]
+pub struct VirtualLink {
+    transport: VirtualTransport,
+}
+
+#[uniffi::export]
+impl VirtualLink {
+    /// What the link carries.
+    pub fn capabilities(&self) -> LinkCapabilities {
+        self.transport.capabilities().into()
+    }
+
+    /// One exchange, from a coroutine or task.
+    pub async fn transmit(&self, command: Vec<u8>) -> Result<Vec<u8>, TransportFailure> {
+        self.transport.exchange(&command).map_err(Into::into)
+    }
+
+    /// One exchange, blocking the calling thread (like `IsoDep.transceive`).
+    pub fn transmit_blocking(&self, command: Vec<u8>) -> Result<Vec<u8>, TransportFailure> {
+        self.transport.exchange(&command).map_err(Into::into)
+    }
+
+    /// Takes the card away now.
+    pub fn remove(&self) {
+        self.transport.remove();
+    }
+
+    /// Brings the card back, powered up afresh (selection and PIN state gone).
+    pub fn reinsert(&self) {
+        self.transport.reinsert();
+    }
+
+    /// Exchanges attempted on this link.
+    pub fn exchanges(&self) -> u32 {
+        u32::try_from(self.transport.exchanges()).unwrap_or(u32::MAX)
+    }
+}
+
+/// Panics with `message`: proves a Rust panic reaches Kotlin or Swift as an
+/// exception instead of aborting.
+#[uniffi::export]
+pub fn sandbox_panic(message: String) -> Result<u32, MynaKitError> {
+    panic!("{message}")
+}
+
+/// Like [`sandbox_panic`], from an async function.
+#[uniffi::export]
+pub async fn sandbox_panic_async(message: String) -> u32 {
+    panic!("{message}")
+}

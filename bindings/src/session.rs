@@ -1,0 +1,324 @@
+//! The card session object: every card operation, one at a time.
+//!
+//! The session owns the core's `CardChannel` and lends it to one call at a
+//! time. A cancelled call (a Kotlin coroutine cancelled, a Swift task
+//! cancelled) drops its future; the lease then gives the channel back with
+//! the card state forgotten, so the next call selects the application again
+//! instead of trusting state the card may no longer have.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use mynakit_core::CardChannel;
+use mynakit_core::check_code::CheckCodeB;
+use mynakit_core::jpki::JpkiKey;
+use mynakit_core::pin::{AuthPin, KenhojoPin, LastTry, SigningPassword};
+use zeroize::Zeroizing;
+
+use crate::error::MynaKitError;
+use crate::records::{
+    BasicInfo, CardFace, CardStatus, Certificate, CertificateKind, PinKind, PinState,
+    TranscriptStats,
+};
+use crate::transport::{CardTransport, Link};
+
+type Channel = CardChannel<Link>;
+
+/// A session with one card over one transport (one NFC tap). Operations run
+/// one at a time: a second call while one is running fails with
+/// `SessionBusy`. A PIN verified in the session is not asked for again.
+#[derive(uniffi::Object)]
+pub struct CardSession {
+    slot: Mutex<Option<Channel>>,
+}
+
+/// The channel lent to one call. Dropped without [`Lease::finish`] (the call
+/// was cancelled mid-exchange), it forgets the card state before returning
+/// the channel.
+struct Lease<'a> {
+    slot: &'a Mutex<Option<Channel>>,
+    channel: Option<Channel>,
+    finished: bool,
+}
+
+impl<'a> Lease<'a> {
+    fn take(slot: &'a Mutex<Option<Channel>>) -> Result<Self, MynaKitError> {
+        let channel = slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or(MynaKitError::SessionBusy)?;
+        Ok(Self {
+            slot,
+            channel: Some(channel),
+            finished: false,
+        })
+    }
+
+    fn channel(&mut self) -> Result<&mut Channel, MynaKitError> {
+        self.channel.as_mut().ok_or_else(|| MynaKitError::Internal {
+            reason: "card session lease without a channel".into(),
+        })
+    }
+
+    /// Marks the call as completed (with whatever result) and converts its error.
+    fn finish<T>(mut self, result: Result<T, mynakit_core::CardError>) -> Result<T, MynaKitError> {
+        self.finished = true;
+        result.map_err(Into::into)
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(mut channel) = self.channel.take() {
+            if !self.finished {
+                channel.forget_card_state();
+            }
+            *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(channel);
+        }
+    }
+}
+
+fn last_try(allow: bool) -> LastTry {
+    if allow {
+        LastTry::Allow
+    } else {
+        LastTry::Refuse
+    }
+}
+
+impl CardSession {
+    pub(crate) fn over(link: Link) -> Arc<Self> {
+        Arc::new(Self {
+            slot: Mutex::new(Some(CardChannel::new(link))),
+        })
+    }
+
+    fn lease(&self) -> Result<Lease<'_>, MynaKitError> {
+        Lease::take(&self.slot)
+    }
+}
+
+#[uniffi::export]
+impl CardSession {
+    /// Opens a session over the app's transport; nothing is sent until the
+    /// first operation. Reads the transport's capabilities once.
+    #[uniffi::constructor]
+    pub fn new(transport: Arc<dyn CardTransport>) -> Arc<Self> {
+        Self::over(Link::Foreign(transport))
+    }
+
+    /// Token kind, certificates present and the JPKI PIN states, without a
+    /// PIN and without spending a try.
+    pub async fn card_status(&self) -> Result<CardStatus, MynaKitError> {
+        let mut lease = self.lease()?;
+        let channel = lease.channel()?;
+        let result = async {
+            let mut jpki = channel.jpki();
+            let token_kind = jpki.token_kind().await?;
+            let presence = jpki.certificate_presence().await?;
+            let auth_pin = jpki.pin_status(JpkiKey::Authentication).await?;
+            let signing_password = if presence.signing {
+                Some(jpki.pin_status(JpkiKey::Signing).await?.into())
+            } else {
+                None
+            };
+            Ok::<_, mynakit_core::CardError>(CardStatus {
+                token_kind: token_kind.into(),
+                has_authentication_certificate: presence.authentication,
+                has_signing_certificate: presence.signing,
+                auth_pin: auth_pin.into(),
+                signing_password,
+            })
+        }
+        .await;
+        lease.finish(result)
+    }
+
+    /// Reads a certificate that needs no PIN.
+    pub async fn read_certificate(
+        &self,
+        which: CertificateKind,
+    ) -> Result<Certificate, MynaKitError> {
+        let mut lease = self.lease()?;
+        let result = lease.channel()?.jpki().read_certificate(which.into()).await;
+        Certificate::from_card(&lease.finish(result)?)
+    }
+
+    /// Verifies the signing password (once per session) and reads the
+    /// signing certificate, with the holder's name, address, birth date and sex.
+    #[uniffi::method(default(allow_last_try = false))]
+    pub async fn read_signing_certificate(
+        &self,
+        password: String,
+        allow_last_try: bool,
+    ) -> Result<Certificate, MynaKitError> {
+        let password = SigningPassword::new(&Zeroizing::new(password))?;
+        let mut lease = self.lease()?;
+        let result = lease
+            .channel()?
+            .jpki()
+            .read_signing_certificate(&password, last_try(allow_last_try))
+            .await;
+        Certificate::from_card(&lease.finish(result)?)
+    }
+
+    /// A PIN's state, read without spending a try.
+    pub async fn pin_status(&self, pin: PinKind) -> Result<PinState, MynaKitError> {
+        let mut lease = self.lease()?;
+        let channel = lease.channel()?;
+        let result = match pin {
+            PinKind::AuthPin => channel.jpki().pin_status(JpkiKey::Authentication).await,
+            PinKind::SigningPassword => channel.jpki().pin_status(JpkiKey::Signing).await,
+            PinKind::KenhojoPin => channel.kenhojo().pin_status().await,
+            PinKind::CheckCodeB => channel.kenmen().check_code_status().await,
+        };
+        lease.finish(result).map(Into::into)
+    }
+
+    /// Verifies the 4-digit authentication PIN (skipped when already verified
+    /// in this session). Checks the counter first; refuses the last try
+    /// unless `allow_last_try`.
+    #[uniffi::method(default(allow_last_try = false))]
+    pub async fn verify_auth_pin(
+        &self,
+        pin: String,
+        allow_last_try: bool,
+    ) -> Result<(), MynaKitError> {
+        let pin = AuthPin::new(&Zeroizing::new(pin))?;
+        let mut lease = self.lease()?;
+        let result = lease
+            .channel()?
+            .jpki()
+            .verify_auth_pin(&pin, last_try(allow_last_try))
+            .await;
+        lease.finish(result)
+    }
+
+    /// Verifies the signing password (skipped when already verified in this session).
+    #[uniffi::method(default(allow_last_try = false))]
+    pub async fn verify_signing_password(
+        &self,
+        password: String,
+        allow_last_try: bool,
+    ) -> Result<(), MynaKitError> {
+        let password = SigningPassword::new(&Zeroizing::new(password))?;
+        let mut lease = self.lease()?;
+        let result = lease
+            .channel()?
+            .jpki()
+            .verify_signing_password(&password, last_try(allow_last_try))
+            .await;
+        lease.finish(result)
+    }
+
+    /// Verifies the authentication PIN (unless already verified) and signs
+    /// SHA-256 of `message` with the authentication key (RSA-2048 PKCS#1
+    /// v1.5, 256 bytes). The signature command is never resent.
+    #[uniffi::method(default(allow_last_try = false))]
+    pub async fn sign_with_auth_key(
+        &self,
+        pin: String,
+        message: Vec<u8>,
+        allow_last_try: bool,
+    ) -> Result<Vec<u8>, MynaKitError> {
+        let pin = AuthPin::new(&Zeroizing::new(pin))?;
+        let mut lease = self.lease()?;
+        let result = lease
+            .channel()?
+            .jpki()
+            .sign_with_auth_key(&pin, &message, last_try(allow_last_try))
+            .await;
+        lease.finish(result)
+    }
+
+    /// Verifies the signing password (unless already verified) and signs
+    /// SHA-256 of `message` with the signing key.
+    #[uniffi::method(default(allow_last_try = false))]
+    pub async fn sign_with_signing_key(
+        &self,
+        password: String,
+        message: Vec<u8>,
+        allow_last_try: bool,
+    ) -> Result<Vec<u8>, MynaKitError> {
+        let password = SigningPassword::new(&Zeroizing::new(password))?;
+        let mut lease = self.lease()?;
+        let result = lease
+            .channel()?
+            .jpki()
+            .sign_with_signing_key(&password, &message, last_try(allow_last_try))
+            .await;
+        lease.finish(result)
+    }
+
+    /// Verifies the Kenhojo PIN (once per session) and reads name, address,
+    /// birth date and sex. Does not read the My Number.
+    #[uniffi::method(default(allow_last_try = false))]
+    pub async fn read_basic_info(
+        &self,
+        pin: String,
+        allow_last_try: bool,
+    ) -> Result<BasicInfo, MynaKitError> {
+        let pin = KenhojoPin::new(&Zeroizing::new(pin))?;
+        let mut lease = self.lease()?;
+        let result = lease
+            .channel()?
+            .kenhojo()
+            .read_basic_info(&pin, last_try(allow_last_try))
+            .await;
+        lease.finish(result).map(Into::into)
+    }
+
+    /// Verifies the Kenhojo PIN (once per session) and reads the 12-digit My
+    /// Number. Only call this with a legal basis for handling it; the app
+    /// must not log or keep it beyond that purpose.
+    #[uniffi::method(default(allow_last_try = false))]
+    pub async fn read_my_number(
+        &self,
+        pin: String,
+        allow_last_try: bool,
+    ) -> Result<String, MynaKitError> {
+        let pin = KenhojoPin::new(&Zeroizing::new(pin))?;
+        let mut lease = self.lease()?;
+        let result = lease
+            .channel()?
+            .kenhojo()
+            .read_my_number(&pin, last_try(allow_last_try))
+            .await;
+        lease.finish(result).map(|n| n.expose().to_owned())
+    }
+
+    /// Builds 照合番号B from the card front as OCR or the user read it
+    /// (`昭和60年6月15日生`, `2035年6月15日まで有効`, `4821`; full-width digits
+    /// allowed), verifies it and reads the card face record with the photo.
+    /// A text that does not parse is `InvalidInput` naming the field; nothing
+    /// is sent then.
+    #[uniffi::method(default(allow_last_try = false))]
+    pub async fn read_card_face(
+        &self,
+        birth_date_text: String,
+        expiry_text: String,
+        security_code: String,
+        allow_last_try: bool,
+    ) -> Result<CardFace, MynaKitError> {
+        let (birth_date_text, expiry_text, security_code) = (
+            Zeroizing::new(birth_date_text),
+            Zeroizing::new(expiry_text),
+            Zeroizing::new(security_code),
+        );
+        let code = CheckCodeB::from_card_front(&birth_date_text, &expiry_text, &security_code)?;
+        let mut lease = self.lease()?;
+        let result = lease
+            .channel()?
+            .kenmen()
+            .read_face(&code, last_try(allow_last_try))
+            .await;
+        lease.finish(result).map(Into::into)
+    }
+
+    /// Round trips, bytes and card time of this session so far.
+    pub fn transcript_stats(&self) -> Result<TranscriptStats, MynaKitError> {
+        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let channel = slot.as_ref().ok_or(MynaKitError::SessionBusy)?;
+        Ok(channel.transcript().stats().into())
+    }
+}
