@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Kotlin binding tests on a desktop JVM (no Gradle, no Android SDK):
+# builds the bindings with the test-only `sandbox` feature, generates the
+# Kotlin bindings from the built library, compiles them with the hand-written
+# Kotlin (android/src/main/kotlin: the entry point, and IsoDepTransport against
+# stand-ins of the Android classes) and the tests, and runs them. Prints
+# `N passed, N failed` last and exits non-zero on failure.
+#
+#   scripts/suites/kotlin.sh           the test suite
+#   scripts/suites/kotlin.sh --bench   the APDU round-trip benchmark instead
+#                                      (release build; see BENCHMARKS.md)
+#
+# Installs what it needs on a fresh Debian machine: a JDK, JNA, JUnit 4 and
+# Hamcrest from apt; the Kotlin compiler (with kotlinx-coroutines) from npm,
+# cached under target/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+MODE=test
+[ "${1:-}" = "--bench" ] && MODE=bench
+
+KOTLIN_VERSION=2.4.20
+TOOLS=$ROOT/target/tools
+KOTLINC_HOME=$TOOLS/kotlin-compiler-$KOTLIN_VERSION/node_modules/kotlin-compiler
+WORK=$ROOT/target/kotlin-$MODE
+BINDGEN_TARGET=$ROOT/target/uniffi-bindgen
+
+log() { printf '[kotlin] %s\n' "$*"; }
+
+# --- system packages --------------------------------------------------------
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+missing=()
+for pkg in libjna-java junit4 libhamcrest-java; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+command -v java >/dev/null || missing+=(default-jdk-headless)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+JNA_JAR=/usr/share/java/jna.jar
+JUNIT_JAR=/usr/share/java/junit4.jar
+HAMCREST_JAR=/usr/share/java/hamcrest.jar
+for jar in "$JNA_JAR" "$JUNIT_JAR" "$HAMCREST_JAR"; do
+  [ -f "$jar" ] || { echo "missing $jar" >&2; exit 1; }
+done
+
+# --- Kotlin compiler (npm package with the JVM compiler and coroutines) ----
+if [ ! -x "$KOTLINC_HOME/bin/kotlinc-jvm" ]; then
+  log "installing kotlin-compiler@$KOTLIN_VERSION from npm"
+  mkdir -p "$TOOLS/kotlin-compiler-$KOTLIN_VERSION"
+  npm install --no-audit --no-fund --prefix "$TOOLS/kotlin-compiler-$KOTLIN_VERSION" "kotlin-compiler@$KOTLIN_VERSION"
+fi
+KOTLIN_STDLIB=$KOTLINC_HOME/lib/kotlin-stdlib.jar
+COROUTINES=$KOTLINC_HOME/lib/kotlinx-coroutines-core-jvm.jar
+
+# --- Rust library and bindings ---------------------------------------------
+# uniffi-bindgen gets its own target dir: built with the `cli` feature in the
+# same dir it would overwrite target/*/libmynakit.so with another feature set.
+log "building uniffi-bindgen"
+cargo build --locked --quiet -p mynakit-ffi --features cli --bin uniffi-bindgen --target-dir "$BINDGEN_TARGET"
+BINDGEN=$BINDGEN_TARGET/debug/uniffi-bindgen
+
+if [ "$MODE" = bench ]; then PROFILE_FLAG=--release; PROFILE_DIR=release; else PROFILE_FLAG=; PROFILE_DIR=debug; fi
+log "building the library with the sandbox feature ($PROFILE_DIR)"
+cargo build --locked --quiet -p mynakit-ffi --features sandbox --lib $PROFILE_FLAG
+rm -rf "$WORK"
+mkdir -p "$WORK/lib" "$WORK/gen" "$WORK/classes"
+# A private copy, so a later cargo build cannot swap the library under the JVM.
+cp "$ROOT/target/$PROFILE_DIR/libmynakit.so" "$WORK/lib/libmynakit.so"
+
+log "generating Kotlin"
+# Library mode runs `cargo metadata` to find uniffi.toml: run it inside the crate.
+(cd "$ROOT/bindings" && "$BINDGEN" generate --library "$WORK/lib/libmynakit.so" \
+  --language kotlin --no-format --out-dir "$WORK/gen")
+
+# --- compile and run --------------------------------------------------------
+CP=$JNA_JAR:$COROUTINES:$JUNIT_JAR:$HAMCREST_JAR
+sources=(
+  "$WORK/gen/jp/mynakit/mynakit.kt"
+  "$ROOT"/android/src/main/kotlin/jp/mynakit/*.kt
+  $(find "$ROOT/bindings/tests/kotlin-android-stubs" -name '*.kt')
+)
+if [ "$MODE" = bench ]; then
+  sources+=("$ROOT/bindings/tests/kotlin/jp/mynakit/test/Harness.kt" "$ROOT/bindings/bench/Bench.kt")
+  MAIN=jp.mynakit.bench.BenchKt
+else
+  sources+=($(find "$ROOT/bindings/tests/kotlin" -name '*.kt'))
+  MAIN=jp.mynakit.test.RunAllKt
+fi
+log "compiling ${#sources[@]} Kotlin files"
+"$KOTLINC_HOME/bin/kotlinc-jvm" -nowarn -jvm-target 17 -cp "$CP" -d "$WORK/classes" "${sources[@]}"
+
+log "running $MAIN"
+RUST_BACKTRACE=0 java -cp "$WORK/classes:$KOTLIN_STDLIB:$CP" \
+  -Duniffi.component.mynakit.libraryOverride="$WORK/lib/libmynakit.so" \
+  "$MAIN"
