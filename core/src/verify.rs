@@ -91,7 +91,17 @@ impl<T: CardTransport> CardChannel<T> {
         if self.is_verified(app, pin) {
             return Ok(());
         }
-        match self.pin_status(app, pin).await? {
+        // The counter read exists to refuse an unconfirmed last try. When the
+        // caller allows it, the read protects nothing (a blocked PIN answers
+        // 6984 without counting), so the round trip is saved.
+        let status = match last_try {
+            LastTry::Allow => {
+                self.select(app).await?;
+                PinStatus::TriesLeft { tries: u8::MAX }
+            }
+            LastTry::Refuse => self.pin_status(app, pin).await?,
+        };
+        match status {
             PinStatus::Blocked => return Err(CardError::PinBlocked),
             PinStatus::TriesLeft { tries: 1 } if last_try == LastTry::Refuse => {
                 return Err(CardError::LastTryNeedsConfirmation);

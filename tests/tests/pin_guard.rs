@@ -98,12 +98,21 @@ fn the_exhausting_try_and_every_later_one_report_a_blocked_pin() {
         Ok(PinStatus::Blocked)
     );
     let before = verifies_sent(&sandbox);
-    // Even the right PIN is not sent to a blocked card.
+    // With the counter read, even the right PIN is not sent to a blocked card.
+    assert_eq!(
+        verify(&mut channel, PIN, LastTry::Refuse),
+        Err(CardError::PinBlocked)
+    );
+    assert_eq!(verifies_sent(&sandbox), before);
+    // Without it (last try allowed), the card itself refuses: 6984, nothing counted.
     assert_eq!(
         verify(&mut channel, PIN, LastTry::Allow),
         Err(CardError::PinBlocked)
     );
-    assert_eq!(verifies_sent(&sandbox), before);
+    assert_eq!(
+        sandbox.card().tries_left(Application::Jpki, jpki::AUTH_PIN),
+        Some(0)
+    );
     let mut fresh = session(&sandbox);
     assert_eq!(
         block_on(fresh.jpki().pin_status(JpkiKey::Authentication)),

@@ -190,3 +190,34 @@ fn a_second_signature_in_the_session_needs_no_second_verify() {
     .unwrap();
     assert_eq!(channel.transcript().stats_since(mark).round_trips, 1);
 }
+
+#[test]
+fn with_the_last_try_allowed_verify_and_sign_take_three_round_trips() {
+    // The counter read only guards an unconfirmed last try: once the user
+    // allowed it, SELECT, VERIFY and sign suffice.
+    let sandbox = Sandbox::new();
+    let mut channel = CardChannel::new(sandbox.transport(LinkSwitches::default()));
+    let pin = AuthPin::new(PIN).unwrap();
+    let signature = block_on(
+        channel
+            .jpki()
+            .sign_with_auth_key(&pin, b"c", LastTry::Allow),
+    )
+    .unwrap();
+    assert_eq!(channel.transcript().stats().round_trips, 3);
+    assert!(
+        sandbox
+            .card()
+            .auth_certificate()
+            .verifies_sha256_signature(b"c", &signature)
+    );
+    // A wrong PIN still reports the tries left from the VERIFY itself.
+    let mut channel = CardChannel::new(sandbox.transport(LinkSwitches::default()));
+    let err = block_on(
+        channel
+            .jpki()
+            .verify_auth_pin(&AuthPin::new("0000").unwrap(), LastTry::Allow),
+    )
+    .unwrap_err();
+    assert_eq!(err, mynakit_core::CardError::WrongPin { tries_left: 2 });
+}
