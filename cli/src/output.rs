@@ -1,5 +1,7 @@
 //! Human or JSON output.
 
+use std::cell::Cell;
+
 use serde::Serialize;
 
 use crate::failure::Failure;
@@ -7,12 +9,18 @@ use crate::failure::Failure;
 /// Where results go: text for people, one JSON document for scripts.
 pub struct Output {
     json: bool,
+    /// Set once a JSON result is on standard output: a later failure then
+    /// goes to standard error, so scripts always read exactly one document.
+    printed: Cell<bool>,
 }
 
 impl Output {
     /// Text unless `json`.
     pub fn new(json: bool) -> Self {
-        Self { json }
+        Self {
+            json,
+            printed: Cell::new(false),
+        }
     }
 
     /// True when printing JSON.
@@ -24,20 +32,24 @@ impl Output {
     pub fn result<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
             match serde_json::to_string_pretty(value) {
-                Ok(text) => println!("{text}"),
-                Err(e) => eprintln!("mynakit: could not encode the result as JSON: {e}"),
+                Ok(text) => {
+                    say!("{text}");
+                    self.printed.set(true);
+                }
+                Err(e) => note!("mynakit: could not encode the result as JSON: {e}"),
             }
         } else {
-            println!("{}", human());
+            say!("{}", human());
         }
     }
 
-    /// Prints a failure: JSON on standard output, text on standard error.
+    /// Prints a failure: JSON on standard output (unless a result already
+    /// is), text on standard error.
     pub fn failure(&self, failure: &Failure) {
-        if self.json {
-            println!("{}", failure.to_json());
+        if self.json && !self.printed.get() {
+            say!("{}", failure.to_json());
         } else {
-            eprintln!("mynakit: {}", failure.message());
+            note!("mynakit: {}", failure.message());
         }
     }
 }
