@@ -27,6 +27,7 @@ pub enum Access {
 }
 
 /// A PIN, password or check code (照合番号) with its retry counter.
+#[derive(Clone)]
 pub struct Secret {
     /// `None` when no value can ever match: blocked from issue (Kenhojo EF
     /// 0012), or a Kenmen key that needs an unknown birth date.
@@ -95,6 +96,7 @@ impl Secret {
 }
 
 /// One elementary file.
+#[derive(Clone)]
 pub enum ElementaryFile {
     /// A transparent EF READ BINARY can read.
     Data {
@@ -115,7 +117,7 @@ pub enum ElementaryFile {
 }
 
 /// The files of one application.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct ApplicationFiles {
     files: BTreeMap<u8, ElementaryFile>,
     /// Key used by COMPUTE DIGITAL SIGNATURE with P2 = `00`, without any PIN
@@ -178,6 +180,7 @@ pub struct CertificateFiles {
 }
 
 /// All three applications.
+#[derive(Clone)]
 pub struct CardFiles {
     jpki: ApplicationFiles,
     kenhojo: ApplicationFiles,

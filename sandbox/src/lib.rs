@@ -8,7 +8,9 @@
 //! link (no extended length, transceive limits, a card pulled away before
 //! or after it acted). [`SandboxCa`] issues the card's certificates from two
 //! self-signed roots shaped like the JPKI ones; [`Sandbox::trust_anchors`]
-//! is what an app pins to accept them.
+//! is what an app pins to accept them. [`VpcdCard`] serves the card to a
+//! real pcscd through vsmartcard's vpcd, writing a card-side transcript
+//! ([`card_transcript`]) if asked.
 //!
 //! Everything here uses **test keys** committed in `sandbox/fixtures/`:
 //! never trust them outside tests.
@@ -25,6 +27,7 @@
 
 pub mod ca;
 pub mod card;
+pub mod card_transcript;
 pub mod era;
 pub mod error;
 mod files;
@@ -32,6 +35,7 @@ pub mod fixtures;
 pub mod holder;
 pub mod records;
 pub mod transport;
+pub mod vpcd;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -39,9 +43,11 @@ use mynakit_core::cert::TrustAnchors;
 
 pub use ca::{Hierarchy, SandboxCa};
 pub use card::{ATR, VirtualCard};
+pub use card_transcript::{TranscriptEntry, TranscriptWriter};
 pub use error::SandboxError;
 pub use holder::{CardConfig, CardSecrets, FaceImages, Holder, Tries};
 pub use transport::{LinkSwitches, Removal, RemovalPoint, VirtualTransport};
+pub use vpcd::{Ending, VpcdCard, VpcdError};
 
 /// One virtual card, shareable by several transports (a session that
 /// reconnects, or two apps racing for the card).
