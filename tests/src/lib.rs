@@ -1,6 +1,8 @@
 //! Shared harness for the end-to-end suites: the card flows every app runs,
 //! and a transport that mangles the card's answers.
 
+pub mod fuzzing;
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,0 +1,4 @@
+//! Fuzz target `records`: see `mynakit_tests::fuzzing::records` for what it feeds and checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mynakit_tests::fuzzing::records(data));
