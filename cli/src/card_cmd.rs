@@ -131,9 +131,11 @@ pub fn run(command: CardCommand, reader_args: &ReaderArgs, out: &Output) -> CmdR
     let result = pollster::block_on(dispatch(command, &mut card, out));
     let stats = card.channel.transcript().stats_since(mark);
     if !out.is_json() {
-        eprintln!(
+        note!(
             "({} round trips, {} bytes sent, {} received)",
-            stats.round_trips, stats.bytes_sent, stats.bytes_received
+            stats.round_trips,
+            stats.bytes_sent,
+            stats.bytes_received
         );
     }
     result

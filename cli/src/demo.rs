@@ -53,13 +53,14 @@ impl Demo<'_> {
                 .budget
                 .map(|b| format!(" (budget ≤ {b})"))
                 .unwrap_or_default();
-            println!("\n{}. {}", self.steps.len() + 1, step.title);
+            say!("\n{}. {}", self.steps.len() + 1, step.title);
             for line in &step.lines {
-                println!("   {line}");
+                say!("   {line}");
             }
-            println!(
+            say!(
                 "   → {} round trips, {} bytes{budget_note}",
-                step.round_trips, step.bytes
+                step.round_trips,
+                step.bytes
             );
         }
         let over = step.budget.is_some_and(|b| step.round_trips > b);
@@ -100,7 +101,7 @@ async fn walk(demo: &mut Demo<'_>) -> CmdResult {
     let secrets = CardSecrets::default();
     let anchors = sandbox.trust_anchors();
     if !demo.out.is_json() {
-        println!(
+        say!(
             "MynaKit demo on the sandbox virtual card (a software My Number card; test keys only)."
         );
     }

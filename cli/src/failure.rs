@@ -35,6 +35,8 @@ pub enum Failure {
     Input(String),
     /// Card data that parsed but does not verify (untrusted chain, bad signature).
     Verification(String),
+    /// This build or platform cannot do it (PC/SC without the `pcsc` feature).
+    Unsupported(String),
     /// Anything else.
     Other(String),
 }
@@ -66,6 +68,7 @@ impl Failure {
             },
             Self::Input(_) => exit::BAD_INPUT,
             Self::Verification(_) => exit::BAD_CARD_DATA,
+            Self::Unsupported(_) => exit::NOT_SUPPORTED,
             Self::Other(_) => exit::OTHER,
         }
     }
@@ -90,6 +93,7 @@ impl Failure {
             },
             Self::Input(_) => "invalid_input",
             Self::Verification(_) => "verification_failed",
+            Self::Unsupported(_) => "not_supported",
             Self::Other(_) => "error",
         }
     }
@@ -101,7 +105,9 @@ impl Failure {
                 "only one PIN try is left; nothing was sent. Rerun with --allow-last-try to spend it".into()
             }
             Self::Card(e) => e.to_string(),
-            Self::Input(m) | Self::Verification(m) | Self::Other(m) => m.clone(),
+            Self::Input(m) | Self::Verification(m) | Self::Unsupported(m) | Self::Other(m) => {
+                m.clone()
+            }
         }
     }
 

@@ -1,11 +1,35 @@
 //! `mynakit`: the desktop front end of MynaKit. Talks to the sandbox virtual
-//! card (default) or, later, a PC/SC reader.
+//! card (default) or a PC/SC reader (`--features pcsc`), and serves the
+//! virtual card to a real pcscd.
 
+/// `println!` that shrugs off a closed standard output (`mynakit … | head`)
+/// instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that shrugs off a closed standard error.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+mod air_time;
+mod bench;
 mod card_cmd;
 mod demo;
 mod failure;
 mod output;
+#[cfg(feature = "pcsc")]
+mod pcsc_reader;
 mod reader;
+mod readers_cmd;
+mod sandbox_cmd;
 mod secrets;
 
 use std::process::ExitCode;
@@ -36,6 +60,13 @@ enum Command {
     /// Commands for the card in the reader.
     #[command(subcommand)]
     Card(card_cmd::CardCommand),
+    /// List the PC/SC readers and their cards (needs `--features pcsc`).
+    Readers,
+    /// APDUs, bytes and NFC air time of each JPKI operation, each from a fresh session.
+    Bench(bench::BenchArgs),
+    /// The sandbox virtual card outside this process: served through vpcd, its transcript.
+    #[command(subcommand)]
+    Sandbox(sandbox_cmd::SandboxCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +75,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo => demo::run(&out),
         Command::Card(command) => card_cmd::run(command, &cli.reader, &out),
+        Command::Readers => readers_cmd::run(&out),
+        Command::Bench(args) => bench::run(&args, &cli.reader, &out),
+        Command::Sandbox(command) => sandbox_cmd::run(command, &cli.reader, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,21 +1,43 @@
-//! Opening the card: the sandbox virtual card, or (later) a PC/SC reader.
+//! Opening the card: the sandbox virtual card, or a PC/SC reader (with the
+//! `pcsc` feature).
 
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use mynakit_core::cert::TrustAnchors;
 use mynakit_core::{CardChannel, CardTransport, LinkCapabilities, TransportError};
-use mynakit_sandbox::{CardConfig, LinkSwitches, Removal, RemovalPoint, Sandbox, VirtualTransport};
+use mynakit_sandbox::{
+    CardConfig, LinkSwitches, Removal, RemovalPoint, Sandbox, SandboxCa, VirtualTransport,
+};
 
 use crate::failure::Failure;
 use crate::output::Output;
 
+/// Which roots a card's certificates must chain to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Anchors {
+    /// The six production JPKI roots (card-protocol.md).
+    Production,
+    /// The sandbox CA's two roots: for the virtual card, also behind PC/SC.
+    Sandbox,
+}
+
 /// Reader options shared by every card command.
 #[derive(Debug, Args)]
 pub struct ReaderArgs {
-    /// Which reader: `sandbox` (the virtual card, default).
+    /// Which reader: `sandbox` (the in-process virtual card, default),
+    /// `pcsc` (the first PC/SC reader with a card) or `pcsc:NAME` (that
+    /// reader; the start of its name is enough, and the first matching
+    /// reader with a card is used).
     #[arg(long, global = true, default_value = "sandbox")]
     pub reader: String,
+    /// PC/SC: seconds to wait for a card (and for another program to release it).
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS")]
+    pub wait: u64,
+    /// Roots certificates must chain to [default: sandbox for the sandbox
+    /// reader, production for PC/SC readers].
+    #[arg(long, global = true, value_enum)]
+    pub anchors: Option<Anchors>,
     /// Sandbox: the link has no extended length (short APDUs only).
     #[arg(long, global = true)]
     pub sandbox_no_extended: bool,
@@ -28,6 +50,12 @@ pub struct ReaderArgs {
     /// Sandbox: the card's auth PIN starts with this many tries.
     #[arg(long, global = true)]
     pub sandbox_pin_tries: Option<u8>,
+    /// Sandbox: the card's signing password starts with this many tries.
+    #[arg(long, global = true)]
+    pub sandbox_signing_tries: Option<u8>,
+    /// Sandbox: a child's card, without a signing certificate.
+    #[arg(long, global = true)]
+    pub sandbox_no_signing_certificate: bool,
     /// Sandbox: the card answers this many milliseconds late.
     #[arg(long, global = true)]
     pub sandbox_delay_ms: Option<u64>,
@@ -51,24 +79,54 @@ impl ReaderArgs {
                 .map_or(defaults.answer_delay, Duration::from_millis),
         }
     }
+
+    /// The card the sandbox options describe (the sample holder, with the
+    /// retry counters and certificates asked for).
+    pub fn sandbox_config(&self) -> CardConfig {
+        let mut config = CardConfig::sample();
+        if let Some(tries) = self.sandbox_pin_tries {
+            config.tries.auth_pin = tries;
+        }
+        if let Some(tries) = self.sandbox_signing_tries {
+            config.tries.signing_password = tries;
+        }
+        if self.sandbox_no_signing_certificate {
+            config.with_signing_certificate = false;
+        }
+        config
+    }
+
+    fn anchors(&self, default: Anchors) -> TrustAnchors {
+        match self.anchors.unwrap_or(default) {
+            Anchors::Production => TrustAnchors::production(),
+            Anchors::Sandbox => SandboxCa::fixture().trust_anchors(),
+        }
+    }
 }
 
 /// The transports the CLI can drive.
 pub enum ReaderTransport {
     /// The in-process virtual card.
     Sandbox(VirtualTransport),
+    /// A PC/SC reader.
+    #[cfg(feature = "pcsc")]
+    Pcsc(crate::pcsc_reader::PcscTransport),
 }
 
 impl CardTransport for ReaderTransport {
     fn capabilities(&self) -> LinkCapabilities {
         match self {
             Self::Sandbox(t) => t.capabilities(),
+            #[cfg(feature = "pcsc")]
+            Self::Pcsc(t) => t.capabilities(),
         }
     }
 
     async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         match self {
             Self::Sandbox(t) => t.transmit(command).await,
+            #[cfg(feature = "pcsc")]
+            Self::Pcsc(t) => t.transmit(command).await,
         }
     }
 }
@@ -83,25 +141,51 @@ pub struct OpenCard {
     pub label: String,
 }
 
+/// The failure of a build without PC/SC support.
+#[cfg(not(feature = "pcsc"))]
+pub fn no_pcsc_support() -> Failure {
+    Failure::Unsupported(
+        "this mynakit was built without PC/SC support: rebuild with \
+         `cargo build -p mynakit-cli --features pcsc` (needs libpcsclite-dev and pkg-config)"
+            .into(),
+    )
+}
+
 /// Opens the reader named by `--reader`.
 pub fn open(args: &ReaderArgs, _out: &Output) -> Result<OpenCard, Failure> {
     match args.reader.as_str() {
         "sandbox" => {
-            let mut config = CardConfig::sample();
-            if let Some(tries) = args.sandbox_pin_tries {
-                config.tries.auth_pin = tries;
-            }
-            let sandbox =
-                Sandbox::with_config(config).map_err(|e| Failure::Input(e.to_string()))?;
+            let sandbox = Sandbox::with_config(args.sandbox_config())
+                .map_err(|e| Failure::Input(e.to_string()))?;
             let transport = sandbox.transport(args.sandbox_switches());
             Ok(OpenCard {
                 channel: CardChannel::new(ReaderTransport::Sandbox(transport)),
-                anchors: sandbox.trust_anchors(),
+                anchors: args.anchors(Anchors::Sandbox),
                 label: "sandbox virtual card".into(),
             })
         }
-        other => Err(Failure::Input(format!(
-            "unknown reader {other:?}: use `sandbox`"
-        ))),
+        "pcsc" => open_pcsc(args, None),
+        other => match other.strip_prefix("pcsc:") {
+            Some(name) if !name.is_empty() => open_pcsc(args, Some(name)),
+            _ => Err(Failure::Input(format!(
+                "unknown reader {other:?}: use `sandbox`, `pcsc` or `pcsc:NAME`"
+            ))),
+        },
     }
+}
+
+#[cfg(feature = "pcsc")]
+fn open_pcsc(args: &ReaderArgs, name: Option<&str>) -> Result<OpenCard, Failure> {
+    let transport = crate::pcsc_reader::open(name, Duration::from_secs(args.wait))?;
+    let label = transport.reader_name();
+    Ok(OpenCard {
+        channel: CardChannel::new(ReaderTransport::Pcsc(transport)),
+        anchors: args.anchors(Anchors::Production),
+        label,
+    })
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn open_pcsc(_args: &ReaderArgs, _name: Option<&str>) -> Result<OpenCard, Failure> {
+    Err(no_pcsc_support())
 }
