@@ -59,6 +59,21 @@ pub struct ReaderArgs {
     /// Sandbox: the card answers this many milliseconds late.
     #[arg(long, global = true)]
     pub sandbox_delay_ms: Option<u64>,
+    /// Sandbox holder: name, family and given name separated by a space.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub sandbox_name: Option<String>,
+    /// Sandbox holder: address.
+    #[arg(long, global = true, value_name = "ADDRESS")]
+    pub sandbox_address: Option<String>,
+    /// Sandbox holder: birth date `YYYY-MM-DD`, or `unknown` (rules.md R7).
+    #[arg(long, global = true, value_name = "DATE")]
+    pub sandbox_birth_date: Option<String>,
+    /// Sandbox holder: sex code (1 male, 2 female, 9 not applicable).
+    #[arg(long, global = true, value_name = "CODE")]
+    pub sandbox_sex: Option<String>,
+    /// Sandbox holder: the 4-digit security code printed on the card front.
+    #[arg(long, global = true, value_name = "DIGITS")]
+    pub sandbox_security_code: Option<String>,
 }
 
 impl ReaderArgs {
@@ -80,10 +95,35 @@ impl ReaderArgs {
         }
     }
 
-    /// The card the sandbox options describe (the sample holder, with the
-    /// retry counters and certificates asked for).
-    pub fn sandbox_config(&self) -> CardConfig {
+    /// The card the sandbox options describe: the sample holder with the
+    /// details, retry counters and certificates asked for. The card checks
+    /// the result ([`CardConfig::validate`]) when it is built.
+    pub fn sandbox_config(&self) -> Result<CardConfig, String> {
         let mut config = CardConfig::sample();
+        let holder = &mut config.holder;
+        if let Some(name) = &self.sandbox_name {
+            // The card separates family and given name with U+3000.
+            holder.name = name.replacen(' ', "\u{3000}", 1);
+        }
+        if let Some(address) = &self.sandbox_address {
+            holder.address.clone_from(address);
+        }
+        match self.sandbox_birth_date.as_deref() {
+            None => {}
+            Some("unknown") => holder.birth_date = None,
+            Some(text) => {
+                let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map_err(|_| "--sandbox-birth-date takes YYYY-MM-DD or `unknown`".to_owned())?;
+                holder.birth_date = Some(date);
+            }
+        }
+        if let Some(code) = &self.sandbox_sex {
+            holder.sex = mynakit_core::person::Sex::from_code(code)
+                .ok_or_else(|| "--sandbox-sex takes 1, 2 or 9".to_owned())?;
+        }
+        if let Some(code) = &self.sandbox_security_code {
+            holder.security_code.clone_from(code);
+        }
         if let Some(tries) = self.sandbox_pin_tries {
             config.tries.auth_pin = tries;
         }
@@ -93,7 +133,7 @@ impl ReaderArgs {
         if self.sandbox_no_signing_certificate {
             config.with_signing_certificate = false;
         }
-        config
+        Ok(config)
     }
 
     fn anchors(&self, default: Anchors) -> TrustAnchors {
@@ -155,7 +195,7 @@ pub fn no_pcsc_support() -> Failure {
 pub fn open(args: &ReaderArgs, _out: &Output) -> Result<OpenCard, Failure> {
     match args.reader.as_str() {
         "sandbox" => {
-            let sandbox = Sandbox::with_config(args.sandbox_config())
+            let sandbox = Sandbox::with_config(args.sandbox_config().map_err(Failure::Input)?)
                 .map_err(|e| Failure::Input(e.to_string()))?;
             let transport = sandbox.transport(args.sandbox_switches());
             Ok(OpenCard {

@@ -72,8 +72,8 @@ fn serve(args: &ServeArgs, reader: &ReaderArgs, out: &Output) -> CmdResult {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| Failure::Other(format!("cannot handle signal {signal}: {e}")))?;
     }
-    let card =
-        VirtualCard::new(reader.sandbox_config()).map_err(|e| Failure::Input(e.to_string()))?;
+    let card = VirtualCard::new(reader.sandbox_config().map_err(Failure::Input)?)
+        .map_err(|e| Failure::Input(e.to_string()))?;
     let mut card = VpcdCard::new(card, reader.sandbox_switches());
     if let Some(path) = &args.transcript {
         let file = std::fs::File::create(path)

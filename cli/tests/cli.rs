@@ -203,3 +203,60 @@ fn certs_kenhojo_and_kenmen() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_sandbox_holder_is_configurable() {
+    let pin = [("MYNAKIT_PIN", "1234")];
+    let custom = &[
+        "card",
+        "kenhojo",
+        "--json",
+        "--sandbox-name",
+        "試験 太郎",
+        "--sandbox-birth-date",
+        "1989-01-07",
+        "--sandbox-sex",
+        "1",
+    ];
+    let v = json(&mynakit(custom, &pin));
+    assert_eq!(v["name"], "試験\u{3000}太郎");
+    assert_eq!(v["birth_date"], "1989-01-07");
+    assert_eq!(v["sex"], "male");
+    // The printed front of such a card: 昭和64年1月7日 opens the face record.
+    let face = mynakit(
+        &[
+            "card",
+            "kenmen",
+            "--json",
+            "--birth-date",
+            "昭和64年1月7日",
+            "--expiry",
+            "2035",
+            "--sandbox-birth-date",
+            "1989-01-07",
+        ],
+        &[("MYNAKIT_SECURITY_CODE", "4821")],
+    );
+    assert!(
+        face.status.success(),
+        "{}",
+        String::from_utf8_lossy(&face.stderr)
+    );
+    assert_eq!(json(&face)["birth_date"], "1989-01-07");
+    let unknown = json(&mynakit(
+        &[
+            "card",
+            "kenhojo",
+            "--json",
+            "--sandbox-birth-date",
+            "unknown",
+        ],
+        &pin,
+    ));
+    assert!(unknown["birth_date"].is_null());
+    let bad = mynakit(
+        &["card", "status", "--sandbox-birth-date", "1989/01/07"],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(8));
+}
