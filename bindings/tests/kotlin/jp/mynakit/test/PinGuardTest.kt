@@ -44,8 +44,12 @@ class PinGuardTest {
             expectThrows<MynaKitException.PinBlocked> { rig.session.verifyAuthPin("0002", allowLastTry = true) }
             assertEquals(PinState.Blocked, rig.session.pinStatus(PinKind.AUTH_PIN))
             val sent = rig.card.verifyCommandsReceived()
-            expectThrows<MynaKitException.PinBlocked> { rig.session.signWithAuthKey(Sandbox.PIN, byteArrayOf(1), allowLastTry = true) }
+            // With the counter read (last try not allowed) nothing reaches a blocked PIN.
+            expectThrows<MynaKitException.PinBlocked> { rig.session.signWithAuthKey(Sandbox.PIN, byteArrayOf(1)) }
             assertEquals("nothing is sent to a blocked PIN", sent, rig.card.verifyCommandsReceived())
+            // With the last try allowed the counter read is skipped: the card refuses (6984), counting nothing.
+            expectThrows<MynaKitException.PinBlocked> { rig.session.signWithAuthKey(Sandbox.PIN, byteArrayOf(1), allowLastTry = true) }
+            assertEquals(0.toUByte(), rig.card.triesLeft(PinKind.AUTH_PIN))
             assertEquals(PinState.Blocked, rig.newSession().pinStatus(PinKind.AUTH_PIN))
         }
     }
