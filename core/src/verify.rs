@@ -91,30 +91,28 @@ impl<T: CardTransport> CardChannel<T> {
         if self.is_verified(app, pin) {
             return Ok(());
         }
-        // The counter read exists to refuse an unconfirmed last try. When the
-        // caller allows it, the read protects nothing (a blocked PIN answers
-        // 6984 without counting), so the round trip is saved.
-        let status = match last_try {
+        match last_try {
+            // The counter read exists to refuse an unconfirmed last try. When
+            // the caller allows it, the read protects nothing (a blocked PIN
+            // answers 6984 without counting), so the round trip is saved.
             LastTry::Allow => {
                 self.select(app).await?;
-                PinStatus::TriesLeft { tries: u8::MAX }
             }
-            LastTry::Refuse => self.pin_status(app, pin).await?,
-        };
-        match status {
-            PinStatus::Blocked => return Err(CardError::PinBlocked),
-            PinStatus::TriesLeft { tries: 1 } if last_try == LastTry::Refuse => {
-                return Err(CardError::LastTryNeedsConfirmation);
-            }
-            // Some cards answer 9000 to the bare VERIFY while the PIN is
-            // verified. The counter is then unknown, so sending the PIN could
-            // spend a last try unasked: rely on the card's word instead (a
-            // later 6982 clears it).
-            PinStatus::Verified => {
-                self.mark_verified(pin);
-                return Ok(());
-            }
-            PinStatus::TriesLeft { .. } => {}
+            LastTry::Refuse => match self.pin_status(app, pin).await? {
+                PinStatus::Blocked => return Err(CardError::PinBlocked),
+                PinStatus::TriesLeft { tries: 1 } => {
+                    return Err(CardError::LastTryNeedsConfirmation);
+                }
+                // Some cards answer 9000 to the bare VERIFY while the PIN is
+                // verified. The counter is then unknown, so sending the PIN
+                // could spend a last try unasked: rely on the card's word
+                // instead (a later 6982 clears it).
+                PinStatus::Verified => {
+                    self.mark_verified(pin);
+                    return Ok(());
+                }
+                PinStatus::TriesLeft { .. } => {}
+            },
         }
         let command = CommandApdu::new(0x00, ins::VERIFY, 0x00, pin.reference_p2())
             .with_data(secret.verify_data());
