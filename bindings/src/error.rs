@@ -4,10 +4,10 @@
 //! Field names avoid `message` and `cause`: generated Kotlin exceptions
 //! already have properties with those names.
 
-use mynakit_core::cert::{CertificateError, ChainError};
-use mynakit_core::check_code::CheckCodeError;
-use mynakit_core::pin::PinFormatError;
+use mynakit_core::CheckCodeError;
+use mynakit_core::PinFormatError;
 use mynakit_core::{CardError, TransportError};
+use mynakit_core::{CertificateError, ChainError};
 
 /// Why the app's transport could not exchange a command with the card
 /// (thrown by `CardTransport.transmit` in Kotlin and Swift).
@@ -262,7 +262,7 @@ mod tests {
         assert!(matches!(
             MynaKitError::from(CardError::UnexpectedStatus {
                 command: "VERIFY",
-                sw: mynakit_core::status::StatusWord(0x6A86)
+                sw: mynakit_core::StatusWord(0x6A86)
             }),
             MynaKitError::MalformedCardData { .. }
         ));

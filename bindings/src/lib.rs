@@ -32,8 +32,8 @@ mod sandbox;
 pub use error::{MynaKitError, TransportFailure};
 pub use records::{
     BasicInfo, CalendarDate, CardFace, CardStatus, Certificate, CertificateExpiry, CertificateKind,
-    ExpiryState, PersonalAttributes, PinKind, PinState, Sex, TokenKind, TranscriptStats,
-    TrustedAnchor,
+    CertificateRole, ExpiryState, PersonalAttributes, PinKind, PinState, Sex, TokenKind,
+    TranscriptStats, TrustedAnchor,
 };
 pub use session::CardSession;
 pub use transport::{CardTransport, LinkCapabilities};

@@ -1,10 +1,8 @@
 //! Plain data that crosses the FFI, converted from the core's types.
 
 use chrono::{Datelike, NaiveDate};
-use mynakit_core::cert::{self, CardCertificate};
-use mynakit_core::jpki;
-use mynakit_core::verify::PinStatus;
-use mynakit_core::{kenhojo, kenmen, person, transcript};
+use mynakit_core::CardCertificate;
+use mynakit_core::PinStatus;
 
 use crate::error::MynaKitError;
 
@@ -41,12 +39,12 @@ pub enum Sex {
     NotApplicable,
 }
 
-impl From<person::Sex> for Sex {
-    fn from(s: person::Sex) -> Self {
+impl From<mynakit_core::Sex> for Sex {
+    fn from(s: mynakit_core::Sex) -> Self {
         match s {
-            person::Sex::Male => Self::Male,
-            person::Sex::Female => Self::Female,
-            person::Sex::NotApplicable => Self::NotApplicable,
+            mynakit_core::Sex::Male => Self::Male,
+            mynakit_core::Sex::Female => Self::Female,
+            mynakit_core::Sex::NotApplicable => Self::NotApplicable,
         }
     }
 }
@@ -69,14 +67,14 @@ pub enum TokenKind {
     },
 }
 
-impl From<jpki::TokenKind> for TokenKind {
-    fn from(k: jpki::TokenKind) -> Self {
+impl From<mynakit_core::TokenKind> for TokenKind {
+    fn from(k: mynakit_core::TokenKind) -> Self {
         match k {
-            jpki::TokenKind::PhysicalCard => Self::PhysicalCard,
-            jpki::TokenKind::AndroidToken => Self::AndroidToken,
-            jpki::TokenKind::IphoneToken => Self::IphoneToken,
-            jpki::TokenKind::JukiCard => Self::JukiCard,
-            jpki::TokenKind::Unknown(label) => Self::Unknown { label },
+            mynakit_core::TokenKind::PhysicalCard => Self::PhysicalCard,
+            mynakit_core::TokenKind::AndroidToken => Self::AndroidToken,
+            mynakit_core::TokenKind::IphoneToken => Self::IphoneToken,
+            mynakit_core::TokenKind::JukiCard => Self::JukiCard,
+            mynakit_core::TokenKind::Unknown(label) => Self::Unknown { label },
         }
     }
 }
@@ -145,12 +143,39 @@ pub enum CertificateKind {
     SigningCa,
 }
 
-impl From<CertificateKind> for jpki::FreeCertificate {
+impl From<CertificateKind> for mynakit_core::FreeCertificate {
     fn from(k: CertificateKind) -> Self {
         match k {
             CertificateKind::Authentication => Self::Authentication,
             CertificateKind::AuthenticationCa => Self::AuthenticationCa,
             CertificateKind::SigningCa => Self::SigningCa,
+        }
+    }
+}
+
+/// What a holder's certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CertificateRole {
+    /// User authentication (利用者証明用, the 4-digit PIN's key).
+    Authentication,
+    /// Digital signature (署名用, the signing password's key).
+    Signing,
+}
+
+impl From<CertificateRole> for mynakit_core::CertificateRole {
+    fn from(r: CertificateRole) -> Self {
+        match r {
+            CertificateRole::Authentication => Self::Authentication,
+            CertificateRole::Signing => Self::Signing,
+        }
+    }
+}
+
+impl From<mynakit_core::CertificateRole> for CertificateRole {
+    fn from(r: mynakit_core::CertificateRole) -> Self {
+        match r {
+            mynakit_core::CertificateRole::Authentication => Self::Authentication,
+            mynakit_core::CertificateRole::Signing => Self::Signing,
         }
     }
 }
@@ -176,17 +201,17 @@ pub struct PersonalAttributes {
     pub address_substitute_flags: String,
 }
 
-impl From<cert::PersonalAttributes> for PersonalAttributes {
-    fn from(a: cert::PersonalAttributes) -> Self {
+impl From<mynakit_core::PersonalAttributes> for PersonalAttributes {
+    fn from(a: mynakit_core::PersonalAttributes) -> Self {
         Self {
             sex: a.sex().map(Into::into),
             birth_date: a.birth_date().map(Into::into),
-            name: a.name,
-            name_substitute_flags: a.name_substitute_flags,
-            sex_code: a.sex_code,
-            birth_date_code: a.birth_date_code,
-            address: a.address,
-            address_substitute_flags: a.address_substitute_flags,
+            name: a.name.clone(),
+            name_substitute_flags: a.name_substitute_flags.clone(),
+            sex_code: a.sex_code.clone(),
+            birth_date_code: a.birth_date_code.clone(),
+            address: a.address.clone(),
+            address_substitute_flags: a.address_substitute_flags.clone(),
         }
     }
 }
@@ -220,7 +245,7 @@ impl Certificate {
     /// Converts a parsed certificate; unreadable personal attributes are an error.
     pub(crate) fn try_from_core(
         c: &CardCertificate,
-    ) -> Result<Self, mynakit_core::cert::CertificateError> {
+    ) -> Result<Self, mynakit_core::CertificateError> {
         let info = c.info();
         Ok(Self {
             der: c.der().to_vec(),
@@ -264,8 +289,8 @@ pub struct BasicInfo {
     pub sex: Sex,
 }
 
-impl From<kenhojo::BasicInfo> for BasicInfo {
-    fn from(b: kenhojo::BasicInfo) -> Self {
+impl From<mynakit_core::BasicInfo> for BasicInfo {
+    fn from(b: mynakit_core::BasicInfo) -> Self {
         let (family, given) = b.name_parts();
         let (family_name, given_name) = (family.to_owned(), given.map(str::to_owned));
         Self {
@@ -313,8 +338,8 @@ impl std::fmt::Debug for CardFace {
     }
 }
 
-impl From<kenmen::CardFace> for CardFace {
-    fn from(f: kenmen::CardFace) -> Self {
+impl From<mynakit_core::CardFace> for CardFace {
+    fn from(f: mynakit_core::CardFace) -> Self {
         Self {
             birth_date: f.birth_date.map(Into::into),
             sex: f.sex.into(),
@@ -342,8 +367,8 @@ pub struct TranscriptStats {
     pub elapsed_micros: u64,
 }
 
-impl From<transcript::TranscriptStats> for TranscriptStats {
-    fn from(s: transcript::TranscriptStats) -> Self {
+impl From<mynakit_core::TranscriptStats> for TranscriptStats {
+    fn from(s: mynakit_core::TranscriptStats) -> Self {
         let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         Self {
             round_trips: u32::try_from(s.round_trips).unwrap_or(u32::MAX),
@@ -377,13 +402,17 @@ pub struct CertificateExpiry {
     pub insurer_flag: u8,
 }
 
-impl From<cert::ExpiryState> for CertificateExpiry {
-    fn from(s: cert::ExpiryState) -> Self {
+impl From<mynakit_core::ExpiryState> for CertificateExpiry {
+    fn from(s: mynakit_core::ExpiryState) -> Self {
         let state = match s {
-            cert::ExpiryState::NotYetValid => ExpiryState::NotYetValid,
-            cert::ExpiryState::Valid => ExpiryState::Valid,
-            cert::ExpiryState::ExpiredUnderThreeMonths => ExpiryState::ExpiredUnderThreeMonths,
-            cert::ExpiryState::ExpiredThreeMonthsOrMore => ExpiryState::ExpiredThreeMonthsOrMore,
+            mynakit_core::ExpiryState::NotYetValid => ExpiryState::NotYetValid,
+            mynakit_core::ExpiryState::Valid => ExpiryState::Valid,
+            mynakit_core::ExpiryState::ExpiredUnderThreeMonths => {
+                ExpiryState::ExpiredUnderThreeMonths
+            }
+            mynakit_core::ExpiryState::ExpiredThreeMonthsOrMore => {
+                ExpiryState::ExpiredThreeMonthsOrMore
+            }
         };
         Self {
             state,
@@ -399,13 +428,16 @@ pub struct TrustedAnchor {
     pub subject: String,
     /// The anchor's SHA-256 fingerprint, upper-case hex.
     pub sha256: String,
+    /// The leaf's role, as checked.
+    pub role: CertificateRole,
 }
 
-impl From<cert::TrustedAnchor> for TrustedAnchor {
-    fn from(a: cert::TrustedAnchor) -> Self {
+impl From<mynakit_core::TrustedAnchor> for TrustedAnchor {
+    fn from(a: mynakit_core::TrustedAnchor) -> Self {
         Self {
             subject: a.subject,
             sha256: a.sha256,
+            role: a.role.into(),
         }
     }
 }

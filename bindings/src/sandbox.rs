@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mynakit_core::jpki::JpkiKey;
+use mynakit_core::JpkiKey;
 use mynakit_core::layout::{Application, jpki, kenhojo, kenmen};
 use mynakit_core::{CardChannel, CardTransport as _};
 use mynakit_sandbox::{CardConfig, LinkSwitches, Removal, RemovalPoint, Sandbox, VirtualTransport};
@@ -13,7 +13,7 @@ use mynakit_sandbox::{CardConfig, LinkSwitches, Removal, RemovalPoint, Sandbox, 
 use crate::error::{MynaKitError, TransportFailure};
 use crate::records::{CalendarDate, PinKind, Sex};
 use crate::session::CardSession;
-use crate::transport::{Link, LinkCapabilities};
+use crate::transport::LinkCapabilities;
 
 /// Faults and limits of a virtual NFC link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
@@ -135,7 +135,7 @@ impl VirtualCard {
     /// A session straight over a link to this card, with no foreign call
     /// per APDU: the Rust-only path the benchmark compares with.
     pub fn rust_session(&self, switches: VirtualLinkSwitches) -> Arc<CardSession> {
-        CardSession::over(Link::Virtual(self.sandbox.transport(switches.into())))
+        CardSession::over(Arc::new(self.sandbox.transport(switches.into())))
     }
 
     /// Tries left on the card for `pin` (the card's own counter).

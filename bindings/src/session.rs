@@ -9,9 +9,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mynakit_core::CardChannel;
-use mynakit_core::check_code::CheckCodeB;
-use mynakit_core::jpki::JpkiKey;
-use mynakit_core::pin::{AuthPin, KenhojoPin, LastTry, SigningPassword};
+use mynakit_core::CheckCodeB;
+use mynakit_core::JpkiKey;
+use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use zeroize::Zeroizing;
 
 use crate::error::MynaKitError;
@@ -19,9 +19,9 @@ use crate::records::{
     BasicInfo, CardFace, CardStatus, Certificate, CertificateKind, PinKind, PinState,
     TranscriptStats,
 };
-use crate::transport::{CardTransport, Link};
+use crate::transport::{CardTransport, ForeignTransport};
 
-type Channel = CardChannel<Link>;
+type Channel = CardChannel<Arc<dyn mynakit_core::CardTransport>>;
 
 /// A session with one card over one transport (one NFC tap). Operations run
 /// one at a time: a second call while one is running fails with
@@ -87,7 +87,7 @@ fn last_try(allow: bool) -> LastTry {
 }
 
 impl CardSession {
-    pub(crate) fn over(link: Link) -> Arc<Self> {
+    pub(crate) fn over(link: Arc<dyn mynakit_core::CardTransport>) -> Arc<Self> {
         Arc::new(Self {
             slot: Mutex::new(Some(CardChannel::new(link))),
         })
@@ -104,7 +104,7 @@ impl CardSession {
     /// first operation. Reads the transport's capabilities once.
     #[uniffi::constructor]
     pub fn new(transport: Arc<dyn CardTransport>) -> Arc<Self> {
-        Self::over(Link::Foreign(transport))
+        Self::over(Arc::new(ForeignTransport(transport)))
     }
 
     /// Token kind, certificates present and the JPKI PIN states, without a
@@ -112,25 +112,13 @@ impl CardSession {
     pub async fn card_status(&self) -> Result<CardStatus, MynaKitError> {
         let mut lease = self.lease()?;
         let channel = lease.channel()?;
-        let result = async {
-            let mut jpki = channel.jpki();
-            let token_kind = jpki.token_kind().await?;
-            let presence = jpki.certificate_presence().await?;
-            let auth_pin = jpki.pin_status(JpkiKey::Authentication).await?;
-            let signing_password = if presence.signing {
-                Some(jpki.pin_status(JpkiKey::Signing).await?.into())
-            } else {
-                None
-            };
-            Ok::<_, mynakit_core::CardError>(CardStatus {
-                token_kind: token_kind.into(),
-                has_authentication_certificate: presence.authentication,
-                has_signing_certificate: presence.signing,
-                auth_pin: auth_pin.into(),
-                signing_password,
-            })
-        }
-        .await;
+        let result = channel.jpki().status().await.map(|s| CardStatus {
+            token_kind: s.token_kind.into(),
+            has_authentication_certificate: s.certificates.authentication,
+            has_signing_certificate: s.certificates.signing,
+            auth_pin: s.auth_pin.into(),
+            signing_password: s.signing_password.map(Into::into),
+        });
         lease.finish(result)
     }
 

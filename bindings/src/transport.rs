@@ -49,33 +49,16 @@ pub trait CardTransport: Send + Sync {
     fn capabilities(&self) -> LinkCapabilities;
 }
 
-/// The link a session talks through: the app's transport, or (test builds
-/// only) the sandbox virtual card directly, with no foreign call per APDU.
-pub(crate) enum Link {
-    /// A transport implemented in Kotlin or Swift.
-    Foreign(Arc<dyn CardTransport>),
-    /// The sandbox card, for the Rust-only benchmark path.
-    #[cfg(feature = "sandbox")]
-    Virtual(mynakit_sandbox::VirtualTransport),
-}
+/// The app's transport seen as the core's transport trait.
+pub(crate) struct ForeignTransport(pub(crate) Arc<dyn CardTransport>);
 
-impl mynakit_core::CardTransport for Link {
+#[async_trait::async_trait]
+impl mynakit_core::CardTransport for ForeignTransport {
     fn capabilities(&self) -> mynakit_core::LinkCapabilities {
-        match self {
-            Self::Foreign(transport) => transport.capabilities().into(),
-            #[cfg(feature = "sandbox")]
-            Self::Virtual(transport) => transport.capabilities(),
-        }
+        self.0.capabilities().into()
     }
 
     async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, mynakit_core::TransportError> {
-        match self {
-            Self::Foreign(transport) => transport
-                .transmit(command.to_vec())
-                .await
-                .map_err(Into::into),
-            #[cfg(feature = "sandbox")]
-            Self::Virtual(transport) => transport.transmit(command).await,
-        }
+        self.0.transmit(command.to_vec()).await.map_err(Into::into)
     }
 }

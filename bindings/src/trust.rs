@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use chrono::DateTime;
-use mynakit_core::cert::{self, CardCertificate};
+use mynakit_core::CardCertificate;
 
 use crate::error::MynaKitError;
-use crate::records::{Certificate, CertificateExpiry, TrustedAnchor};
+use crate::records::{Certificate, CertificateExpiry, CertificateRole, TrustedAnchor};
 
 /// The anchors a certificate chain must end in: the production JPKI roots
 /// (pinned by fingerprint) and any anchor certificates the app ships. A CA
 /// certificate read from the card counts only when pinned here.
 #[derive(uniffi::Object)]
 pub struct TrustAnchors {
-    inner: cert::TrustAnchors,
+    inner: mynakit_core::TrustAnchors,
 }
 
 #[uniffi::export]
@@ -23,7 +23,7 @@ impl TrustAnchors {
     #[uniffi::constructor]
     pub fn production() -> Arc<Self> {
         Arc::new(Self {
-            inner: cert::TrustAnchors::production(),
+            inner: mynakit_core::TrustAnchors::production(),
         })
     }
 
@@ -31,7 +31,7 @@ impl TrustAnchors {
     #[uniffi::constructor]
     pub fn empty() -> Arc<Self> {
         Arc::new(Self {
-            inner: cert::TrustAnchors::none(),
+            inner: mynakit_core::TrustAnchors::none(),
         })
     }
 
@@ -46,21 +46,24 @@ impl TrustAnchors {
 
     /// These anchors plus a root pinned by its SHA-256 fingerprint (64 hex digits).
     pub fn with_fingerprint(&self, sha256_hex: String) -> Result<Arc<Self>, MynaKitError> {
-        let fingerprint =
-            cert::parse_fingerprint(&sha256_hex).ok_or_else(|| MynaKitError::InvalidInput {
+        let fingerprint = mynakit_core::parse_fingerprint(&sha256_hex).ok_or_else(|| {
+            MynaKitError::InvalidInput {
                 reason: "a SHA-256 fingerprint is 64 hex digits".into(),
-            })?;
+            }
+        })?;
         Ok(Arc::new(Self {
             inner: self.inner.clone().with_fingerprint(fingerprint),
         }))
     }
 
-    /// Checks that a trusted anchor issued `leaf`. `card_ca_certificates` are
-    /// CA certificates read from the card; they count only when pinned.
-    /// Fails with `Untrusted` otherwise.
+    /// Checks that `leaf` is a certificate for `role` and that a trusted
+    /// anchor issued it. `card_ca_certificates` are CA certificates read from
+    /// the card; they count only when pinned. Fails with `Untrusted` (which
+    /// says why: unknown CA, wrong role, bad signature) otherwise.
     pub fn verify(
         &self,
         leaf: Certificate,
+        role: CertificateRole,
         card_ca_certificates: Vec<Certificate>,
     ) -> Result<TrustedAnchor, MynaKitError> {
         let leaf = leaf.parse()?;
@@ -69,7 +72,7 @@ impl TrustAnchors {
             .map(Certificate::parse)
             .collect::<Result<Vec<_>, _>>()?;
         let cas: Vec<&CardCertificate> = cas.iter().collect();
-        Ok(self.inner.verify(&leaf, &cas)?.into())
+        Ok(self.inner.verify(&leaf, role.into(), &cas)?.into())
     }
 }
 
@@ -94,7 +97,7 @@ pub fn certificate_expiry(
             reason: "time outside the supported range".into(),
         })
     };
-    Ok(cert::ExpiryState::at(
+    Ok(mynakit_core::ExpiryState::at(
         time(certificate.not_before_unix)?,
         time(certificate.not_after_unix)?,
         time(at_unix)?,

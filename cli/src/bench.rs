@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use mynakit_core::jpki::{FreeCertificate, JpkiKey};
-use mynakit_core::pin::{AuthPin, LastTry, SigningPassword};
+use mynakit_core::{AuthPin, LastTry, SigningPassword};
+use mynakit_core::{FreeCertificate, JpkiKey};
 use serde::Serialize;
 
 use crate::CmdResult;

@@ -4,15 +4,15 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use clap::{Args, Subcommand, ValueEnum};
-use mynakit_core::cert::{
+use mynakit_core::CheckCodeB;
+use mynakit_core::PinStatus;
+use mynakit_core::TranscriptStats;
+use mynakit_core::japan_date;
+use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
+use mynakit_core::{
     CardCertificate, CertificateRole, ExpiryState, PersonalAttributes, TrustedAnchor,
 };
-use mynakit_core::check_code::CheckCodeB;
-use mynakit_core::jpki::{FreeCertificate, JpkiKey, TokenKind};
-use mynakit_core::period::japan_date;
-use mynakit_core::pin::{AuthPin, KenhojoPin, LastTry, SigningPassword};
-use mynakit_core::transcript::TranscriptStats;
-use mynakit_core::verify::PinStatus;
+use mynakit_core::{FreeCertificate, JpkiKey, TokenKind};
 use serde::Serialize;
 
 use crate::CmdResult;
@@ -186,15 +186,16 @@ async fn status(card: &mut OpenCard, out: &Output) -> CmdResult {
         round_trips: TranscriptStats,
     }
     let mark = card.channel.transcript().mark();
-    let token = card.channel.jpki().token_kind().await?;
-    let presence = card.channel.jpki().certificate_presence().await?;
-    let tries = read_tries(card, presence.signing).await?;
+    let jpki = card.channel.jpki().status().await?;
     let status = Status {
         reader: card.label.clone(),
-        token,
-        signing_certificate: presence.signing,
-        authentication_certificate: presence.authentication,
-        tries,
+        token: jpki.token_kind,
+        signing_certificate: jpki.certificates.signing,
+        authentication_certificate: jpki.certificates.authentication,
+        tries: Tries {
+            auth_pin: jpki.auth_pin,
+            signing_password: jpki.signing_password,
+        },
         round_trips: card.channel.transcript().stats_since(mark),
     };
     out.result(&status, || {
@@ -251,7 +252,7 @@ pub struct CertReport {
     pub role: &'static str,
     /// Its summary.
     #[serde(flatten)]
-    pub info: mynakit_core::cert::CertificateInfo,
+    pub info: mynakit_core::CertificateInfo,
     /// Expiry state now.
     pub expiry_state: Option<ExpiryState>,
     /// The anchor it chains to, or why not.
@@ -325,7 +326,7 @@ async fn certs(card: &mut OpenCard, args: CertsArgs, out: &Output) -> CmdResult 
             &auth,
             Some(
                 card.anchors
-                    .verify_as(&auth, CertificateRole::Authentication, &[&auth_ca])
+                    .verify(&auth, CertificateRole::Authentication, &[&auth_ca])
                     .map_err(|e| e.to_string()),
             ),
         )?,
@@ -352,7 +353,7 @@ async fn certs(card: &mut OpenCard, args: CertsArgs, out: &Output) -> CmdResult 
             &signing,
             Some(
                 card.anchors
-                    .verify_as(&signing, CertificateRole::Signing, &[&signing_ca])
+                    .verify(&signing, CertificateRole::Signing, &[&signing_ca])
                     .map_err(|e| e.to_string()),
             ),
         )?);
@@ -449,7 +450,7 @@ async fn sign(card: &mut OpenCard, args: SignArgs, out: &Output) -> CmdResult {
             KeyChoice::Auth => "authentication",
             KeyChoice::Signing => "signing",
         },
-        signature_hex: mynakit_core::apdu::Hex(&signature).to_string(),
+        signature_hex: mynakit_core::Hex(&signature).to_string(),
         verified_with_certificate: verified,
     };
     out.result(&signed, || {
@@ -483,7 +484,7 @@ async fn kenhojo(card: &mut OpenCard, args: KenhojoArgs, out: &Output) -> CmdRes
     #[derive(Serialize)]
     struct Kenhojo<'a> {
         #[serde(flatten)]
-        info: &'a mynakit_core::kenhojo::BasicInfo,
+        info: &'a mynakit_core::BasicInfo,
         my_number: Option<&'a str>,
     }
     let shown = Kenhojo {
@@ -527,7 +528,7 @@ async fn kenmen(card: &mut OpenCard, args: KenmenArgs, out: &Output) -> CmdResul
     #[derive(Serialize)]
     struct Face<'a> {
         #[serde(flatten)]
-        face: &'a mynakit_core::kenmen::CardFace,
+        face: &'a mynakit_core::CardFace,
         photo_bytes: usize,
     }
     let shown = Face {

@@ -2,13 +2,13 @@
 //! virtual card, with the round trips each step took.
 
 use chrono::Utc;
-use mynakit_core::cert::{CertificateRole, TrustAnchors};
-use mynakit_core::check_code::CheckCodeB;
-use mynakit_core::jpki::{FreeCertificate, JpkiKey};
-use mynakit_core::period::japan_date;
-use mynakit_core::pin::{AuthPin, KenhojoPin, LastTry, SigningPassword};
-use mynakit_core::transcript::TranscriptStats;
+use mynakit_core::CheckCodeB;
+use mynakit_core::TranscriptStats;
+use mynakit_core::japan_date;
+use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use mynakit_core::{CardChannel, CardError};
+use mynakit_core::{CertificateRole, TrustAnchors};
+use mynakit_core::{FreeCertificate, JpkiKey};
 use mynakit_sandbox::{
     CardSecrets, LinkSwitches, Removal, RemovalPoint, Sandbox, VirtualTransport,
 };
@@ -155,10 +155,10 @@ async fn walk(demo: &mut Demo<'_>) -> CmdResult {
         .read_certificate(FreeCertificate::AuthenticationCa)
         .await?;
     let trusted = anchors
-        .verify_as(&auth, CertificateRole::Authentication, &[&auth_ca])
+        .verify(&auth, CertificateRole::Authentication, &[&auth_ca])
         .map_err(|e| Failure::Verification(e.to_string()))?;
     let production =
-        TrustAnchors::production().verify_as(&auth, CertificateRole::Authentication, &[&auth_ca]);
+        TrustAnchors::production().verify(&auth, CertificateRole::Authentication, &[&auth_ca]);
     demo.record(
         "Check the chain against pinned anchors",
         channel.transcript().stats_since(mark),

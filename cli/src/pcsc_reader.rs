@@ -80,7 +80,7 @@ pub fn list_readers() -> Result<Vec<ReaderInfo>, Failure> {
                 CardPresence::Empty
             };
             let atr = (card != CardPresence::Empty && !state.atr().is_empty())
-                .then(|| mynakit_core::apdu::Hex(state.atr()).to_string());
+                .then(|| mynakit_core::Hex(state.atr()).to_string());
             ReaderInfo {
                 name: state.name().to_string_lossy().into_owned(),
                 card,
@@ -342,6 +342,7 @@ impl Drop for PcscTransport {
     }
 }
 
+#[async_trait::async_trait]
 impl CardTransport for PcscTransport {
     fn capabilities(&self) -> LinkCapabilities {
         self.capabilities

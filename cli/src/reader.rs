@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use mynakit_core::cert::TrustAnchors;
+use mynakit_core::TrustAnchors;
 use mynakit_core::{CardChannel, CardTransport, LinkCapabilities, TransportError};
 use mynakit_sandbox::{
     CardConfig, LinkSwitches, Removal, RemovalPoint, Sandbox, SandboxCa, VirtualTransport,
@@ -118,7 +118,7 @@ impl ReaderArgs {
             }
         }
         if let Some(code) = &self.sandbox_sex {
-            holder.sex = mynakit_core::person::Sex::from_code(code)
+            holder.sex = mynakit_core::Sex::from_code(code)
                 .ok_or_else(|| "--sandbox-sex takes 1, 2 or 9".to_owned())?;
         }
         if let Some(code) = &self.sandbox_security_code {
@@ -153,6 +153,7 @@ pub enum ReaderTransport {
     Pcsc(crate::pcsc_reader::PcscTransport),
 }
 
+#[async_trait::async_trait]
 impl CardTransport for ReaderTransport {
     fn capabilities(&self) -> LinkCapabilities {
         match self {

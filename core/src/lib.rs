@@ -1,50 +1,60 @@
-//! MynaKit core: talks to the My Number card over a platform transport.
+//! MynaKit core: what runs on the phone.
 //!
-//! Pure Rust, no platform code: NFC, PC/SC, key storage, network and clock
-//! come in through traits the platform implements ([`CardTransport`] today).
+//! Pure Rust, no FFI and no platform code. Its rooms:
+//! - the card (`card`): APDUs, the session channel, the PIN guard, and the
+//!   card's applications [`Jpki`], [`Kenhojo`], [`Kenmen`];
+//! - PKI (`pki`): certificates, their roles, trust anchors, expiry;
+//! - Japan (`jp`): era dates, civil-law periods, the person;
+//! - the platform (`platform`): the traits the phone implements
+//!   ([`CardTransport`], [`Clock`]).
 //!
-//! A session is a [`CardChannel`] over a transport; the card's applications
-//! are views on it: [`Jpki`], [`Kenhojo`], [`Kenmen`].
+//! The rooms are private; this page is the public surface. A session is a
+//! [`CardChannel`] over a transport; the applications are views on it.
 
-pub mod apdu;
-pub mod cert;
-pub mod channel;
-pub mod check_code;
-pub mod era;
-pub mod error;
-pub mod jpki;
-pub mod kenhojo;
-pub mod kenmen;
-pub mod layout;
-pub mod period;
-pub mod person;
-pub mod pin;
-pub mod records;
-pub mod status;
-pub mod transcript;
-pub mod transport;
-pub mod verify;
+mod card;
+mod hex;
+mod jp;
+mod pki;
+mod platform;
 
-pub use channel::CardChannel;
-pub use error::CardError;
-pub use jpki::Jpki;
-pub use kenhojo::Kenhojo;
-pub use kenmen::Kenmen;
-pub use transport::{CardTransport, LinkCapabilities, TransportError};
+pub use hex::Hex;
 
-impl<T: CardTransport> CardChannel<T> {
-    /// The JPKI application of this session.
-    pub fn jpki(&mut self) -> Jpki<'_, T> {
-        Jpki::new(self)
-    }
+// The card.
+pub use card::apdu::{
+    ApduFormatError, CommandApdu, MAX_EXTENDED_NE, MAX_SHORT_NE, ResponseApdu, ResponseTooShort,
+};
+pub use card::channel::{CardChannel, ContentLength, Resend};
+pub use card::check_code::{
+    CheckCodeB, CheckCodeError, MAX_EXPIRY_YEAR, MIN_EXPIRY_YEAR, SecurityCode,
+};
+pub use card::error::CardError;
+pub use card::jpki::{
+    CertificatePresence, DigestInfo, FreeCertificate, Jpki, JpkiKey, JpkiStatus, TokenKind,
+};
+pub use card::kenhojo::{BasicInfo, Kenhojo, parse_my_number};
+pub use card::kenmen::{CardFace, Kenmen};
+/// The card's file layout: AIDs, EF identifiers, instruction bytes.
+pub use card::layout;
+pub use card::layout::{Application, FileId};
+pub use card::pin::{AuthPin, CardSecret, KenhojoPin, LastTry, PinFormatError, SigningPassword};
+pub use card::records::{Record, RecordError};
+pub use card::status::{Status, StatusWord};
+pub use card::transcript::{Answer, Exchange, Transcript, TranscriptStats};
+pub use card::verify::PinStatus;
 
-    /// The Kenhojo application of this session.
-    pub fn kenhojo(&mut self) -> Kenhojo<'_, T> {
-        Kenhojo::new(self)
-    }
+// PKI.
+pub use pki::{
+    AUTHENTICATION_POLICY, AnchorError, CardCertificate, CertificateError, CertificateInfo,
+    CertificateRole, ChainError, ExpiryState, Hierarchy, PersonalAttributes, RoleError,
+    RoleFinding, SIGNING_POLICY, TEST_AUTHENTICATION_POLICY, TEST_SIGNING_POLICY, TrustAnchors,
+    TrustedAnchor, attribute_oid, parse_fingerprint,
+};
 
-    /// The Kenmen application of this session.
-    pub fn kenmen(&mut self) -> Kenmen<'_, T> {
-        Kenmen::new(self)
-    }
-}
+// Japan.
+pub use jp::{
+    Era, EraError, GREGORIAN_START, JapaneseDate, MyNumber, MyNumberError, Sex, check_digit,
+    japan_date, jst, last_day_of_months, next_day,
+};
+
+// The platform.
+pub use platform::{CardTransport, Clock, LinkCapabilities, SystemClock, TransportError};

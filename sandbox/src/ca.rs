@@ -10,7 +10,7 @@ use chrono::{NaiveDate, NaiveTime};
 use const_oid::ObjectIdentifier;
 use der::asn1::{GeneralizedTime, Ia5String, OctetString};
 use der::{Any, Decode, Encode, Tag};
-use mynakit_core::cert::{
+use mynakit_core::{
     AUTHENTICATION_POLICY, CardCertificate, SIGNING_POLICY, TrustAnchors, attribute_oid,
 };
 use rsa::pkcs1v15::{Signature, SigningKey};
@@ -610,7 +610,10 @@ mod tests {
         assert_eq!(cert.policies(), vec![AUTHENTICATION_POLICY.to_string()]);
         assert!(!cert.is_ca());
         assert!(cert.serial_hex().len() >= 8);
-        let anchor = ca.trust_anchors().verify(&cert, &[]).unwrap();
+        let anchor = ca
+            .trust_anchors()
+            .verify(&cert, mynakit_core::CertificateRole::Authentication, &[])
+            .unwrap();
         assert!(anchor.subject.contains("JPKI for user authentication"));
         // From 2025-04-01 00:00 JST to the fifth birthday after issue, 2029-06-15 23:59:59 JST.
         assert_eq!(
@@ -660,11 +663,18 @@ mod tests {
             "CN=202504011000000001JPKISBX,L=Chiyoda-ku,L=Tokyo-to,C=JP"
         );
         // The signing root verifies it; the authentication root does not.
-        let anchor = ca.trust_anchors().verify(&cert, &[]).unwrap();
+        let anchor = ca
+            .trust_anchors()
+            .verify(&cert, mynakit_core::CertificateRole::Signing, &[])
+            .unwrap();
         assert!(anchor.subject.contains("JPKI for digital signature"));
         let wrong =
             TrustAnchors::none().with_certificate(ca.root(Hierarchy::Authentication).clone());
-        assert!(wrong.verify(&cert, &[]).is_err());
+        assert!(
+            wrong
+                .verify(&cert, mynakit_core::CertificateRole::Signing, &[])
+                .is_err()
+        );
     }
 
     #[test]

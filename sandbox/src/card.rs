@@ -3,10 +3,10 @@
 //! command gets the status word the real card is known (or, where no source
 //! says, believed) to answer.
 
-use mynakit_core::apdu::CommandApdu;
-use mynakit_core::cert::CardCertificate;
+use mynakit_core::CardCertificate;
+use mynakit_core::CommandApdu;
+use mynakit_core::StatusWord;
 use mynakit_core::layout::{Application, CLA_PROPRIETARY, FileId, ins};
-use mynakit_core::status::StatusWord;
 use rsa::PrivateKey;
 use sha2::{Digest, Sha256};
 

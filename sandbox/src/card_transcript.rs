@@ -19,8 +19,8 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use mynakit_core::apdu::{CommandApdu, Hex};
 use mynakit_core::layout::ins;
+use mynakit_core::{CommandApdu, Hex};
 
 /// Instructions whose data is a PIN or password: VERIFY, and — though the
 /// virtual card refuses them — CHANGE REFERENCE DATA and RESET RETRY

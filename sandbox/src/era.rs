@@ -120,7 +120,7 @@ mod tests {
         let mut date = d(1873, 1, 1);
         while date < d(2040, 1, 1) {
             let ours = EraDate::from_date(date).unwrap();
-            let core = mynakit_core::era::JapaneseDate::from_gregorian(date).unwrap();
+            let core = mynakit_core::JapaneseDate::from_gregorian(date).unwrap();
             assert_eq!(ours.yymmdd().as_bytes(), core.yymmdd(), "{date}");
             assert_eq!(u32::from(core.year()), ours.year, "{date}");
             date = date.succ_opt().unwrap();

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use mynakit_core::cert::CardCertificate;
+use mynakit_core::CardCertificate;
 use rsa::PrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use chrono::{Datelike, NaiveDate};
-use mynakit_core::person::{MyNumber, Sex, check_digit};
+use mynakit_core::{MyNumber, Sex, check_digit};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::era::EraDate;

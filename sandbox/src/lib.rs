@@ -39,7 +39,7 @@ pub mod vpcd;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use mynakit_core::cert::TrustAnchors;
+use mynakit_core::TrustAnchors;
 
 pub use ca::{Hierarchy, SandboxCa};
 pub use card::{ATR, VirtualCard};

@@ -3,7 +3,7 @@
 //! the Kenhojo and Kenmen applications (offset tables, digests, issuer
 //! signatures).
 
-use mynakit_core::person::MyNumber;
+use mynakit_core::MyNumber;
 use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, PrivateKey, PublicKey};
 use sha2::{Digest, Sha256};
@@ -333,8 +333,8 @@ pub fn kenmen_my_number_image(
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
-    use mynakit_core::person::Sex;
-    use mynakit_core::records::Record;
+    use mynakit_core::Record;
+    use mynakit_core::Sex;
     use rsa::Pkcs1v15Sign;
 
     use super::*;

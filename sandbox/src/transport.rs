@@ -3,7 +3,6 @@
 //! length, can lose the card before or after the card acts on a command,
 //! and can be slow.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -197,6 +196,7 @@ impl VirtualTransport {
     }
 }
 
+#[async_trait::async_trait]
 impl CardTransport for VirtualTransport {
     fn capabilities(&self) -> LinkCapabilities {
         LinkCapabilities {
@@ -205,11 +205,7 @@ impl CardTransport for VirtualTransport {
         }
     }
 
-    fn transmit(
-        &self,
-        command: &[u8],
-    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
-        let command = command.to_vec();
-        async move { self.exchange(&command) }
+    async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.exchange(command)
     }
 }

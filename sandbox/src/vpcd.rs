@@ -21,8 +21,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mynakit_core::apdu::CommandApdu;
-use mynakit_core::status::StatusWord;
+use mynakit_core::CommandApdu;
+use mynakit_core::StatusWord;
 
 use crate::card::VirtualCard;
 use crate::card_transcript::TranscriptWriter;

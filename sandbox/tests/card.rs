@@ -5,11 +5,11 @@ mod common;
 
 use chrono::NaiveDate;
 use common::*;
-use mynakit_core::cert::{CardCertificate, SIGNING_POLICY};
-use mynakit_core::jpki::DigestInfo;
+use mynakit_core::DigestInfo;
+use mynakit_core::Record;
+use mynakit_core::Sex;
 use mynakit_core::layout::{Application, FileId, jpki, kenhojo, kenmen};
-use mynakit_core::person::Sex;
-use mynakit_core::records::Record;
+use mynakit_core::{CardCertificate, CertificateRole, SIGNING_POLICY};
 use mynakit_sandbox::{ATR, CardConfig, Sandbox, VirtualCard};
 use rsa::traits::PublicKeyParts;
 use rsa::{BoxedUint, Pkcs1v15Sign, PublicKey};
@@ -679,17 +679,28 @@ fn certificates_parse_and_verify_in_the_core() {
     let card = sandbox.card();
     let anchors = sandbox.trust_anchors();
     let auth = CardCertificate::from_der(card.auth_certificate().der().to_vec()).unwrap();
-    assert!(anchors.verify(&auth, &[]).is_ok());
+    assert!(
+        anchors
+            .verify(&auth, CertificateRole::Authentication, &[])
+            .is_ok()
+    );
     let signing = card.signing_certificate().unwrap();
     assert_eq!(signing.policies(), vec![SIGNING_POLICY.to_string()]);
     assert_eq!(
-        anchors.verify(signing, &[]).unwrap().sha256,
-        mynakit_core::apdu::Hex(&card.signing_root_certificate().sha256_fingerprint()).to_string()
+        anchors
+            .verify(signing, CertificateRole::Signing, &[])
+            .unwrap()
+            .sha256,
+        mynakit_core::Hex(&card.signing_root_certificate().sha256_fingerprint()).to_string()
     );
     // Production anchors do not accept sandbox certificates.
     assert!(
-        mynakit_core::cert::TrustAnchors::production()
-            .verify(&auth, &[card.auth_root_certificate()])
+        mynakit_core::TrustAnchors::production()
+            .verify(
+                &auth,
+                CertificateRole::Authentication,
+                &[card.auth_root_certificate()]
+            )
             .is_err()
     );
 }

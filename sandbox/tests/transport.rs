@@ -6,10 +6,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use mynakit_core::jpki::{FreeCertificate, Jpki, TokenKind};
 use mynakit_core::layout::{Application, jpki};
-use mynakit_core::pin::{AuthPin, LastTry};
+use mynakit_core::{AuthPin, LastTry};
 use mynakit_core::{CardChannel, CardTransport, TransportError};
+use mynakit_core::{FreeCertificate, Jpki, TokenKind};
 use mynakit_sandbox::{LinkSwitches, RemovalPoint, Sandbox};
 
 #[test]
@@ -83,7 +83,7 @@ fn removal_after_the_card_spends_the_try_silently() {
         0x9000
     );
     assert_eq!(sw(&t.exchange(&hex("0020 0098")).unwrap()), 0x63C2);
-    let di = mynakit_core::jpki::DigestInfo::sha256(b"m");
+    let di = mynakit_core::DigestInfo::sha256(b"m");
     let mut sign = vec![0x80, 0x2A, 0x00, 0x97, di.as_bytes().len() as u8];
     sign.extend_from_slice(di.as_bytes());
     sign.push(0);
@@ -193,7 +193,9 @@ fn the_core_reads_and_signs_through_the_transport() {
         let cert =
             pollster::block_on(jpki.read_certificate(FreeCertificate::Authentication)).unwrap();
         assert_eq!(cert.der(), sandbox.card().auth_certificate().der());
-        anchors.verify(&cert, &[]).unwrap();
+        anchors
+            .verify(&cert, mynakit_core::CertificateRole::Authentication, &[])
+            .unwrap();
         let pin = AuthPin::new("1234").unwrap();
         let signature =
             pollster::block_on(jpki.sign_with_auth_key(&pin, b"login challenge", LastTry::Refuse))
@@ -204,9 +206,9 @@ fn the_core_reads_and_signs_through_the_transport() {
 
 #[test]
 fn the_core_reads_kenhojo_and_kenmen_records() {
-    use mynakit_core::check_code::{CheckCodeB, SecurityCode};
-    use mynakit_core::era::JapaneseDate;
-    use mynakit_core::pin::{CardSecret, KenhojoPin};
+    use mynakit_core::JapaneseDate;
+    use mynakit_core::{CardSecret, KenhojoPin};
+    use mynakit_core::{CheckCodeB, SecurityCode};
     use mynakit_core::{Kenhojo, Kenmen};
 
     let sandbox = Sandbox::new();

@@ -14,18 +14,18 @@
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use chrono::{DateTime, Utc};
-use mynakit_core::apdu::{CommandApdu, ResponseApdu};
-use mynakit_core::cert::{CardCertificate, TrustAnchors};
-use mynakit_core::check_code::CheckCodeB;
-use mynakit_core::era::JapaneseDate;
-use mynakit_core::jpki::{CertificatePresence, FreeCertificate, JpkiKey, TokenKind};
-use mynakit_core::kenhojo::{BasicInfo, parse_my_number};
-use mynakit_core::kenmen::CardFace;
+use mynakit_core::CardFace;
+use mynakit_core::CheckCodeB;
+use mynakit_core::JapaneseDate;
+use mynakit_core::Record;
+use mynakit_core::StatusWord;
 use mynakit_core::layout::{Application, jpki, kenhojo, kenmen};
-use mynakit_core::pin::{AuthPin, KenhojoPin, LastTry, SigningPassword};
-use mynakit_core::records::Record;
-use mynakit_core::status::StatusWord;
+use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
+use mynakit_core::{BasicInfo, parse_my_number};
+use mynakit_core::{CardCertificate, CertificateRole, TrustAnchors};
 use mynakit_core::{CardChannel, CardTransport, LinkCapabilities, TransportError};
+use mynakit_core::{CertificatePresence, FreeCertificate, JpkiKey, TokenKind};
+use mynakit_core::{CommandApdu, ResponseApdu};
 use mynakit_sandbox::vpcd::{QuickAck, VpcdCard};
 use mynakit_sandbox::{LinkSwitches, SandboxCa, VirtualCard};
 
@@ -115,6 +115,7 @@ struct FuzzedCard {
     sent: Mutex<Vec<Vec<u8>>>,
 }
 
+#[async_trait::async_trait]
 impl CardTransport for FuzzedCard {
     fn capabilities(&self) -> LinkCapabilities {
         self.capabilities
@@ -321,27 +322,48 @@ pub fn certificate(data: &[u8]) {
         cert.is_ca(),
         cert.public_key(),
     );
-    let _ = cert.personal_attributes();
-    let _ = cert.expiry_state(fuzz_now());
-    let _ = cert.verifies_sha256_signature(b"fuzz", &[0x55; 256]);
-    let ca = SandboxCa::fixture();
-    let anchors = ca.trust_anchors();
-    if let Ok(anchor) = anchors.verify(&cert, &[]) {
-        assert!(
-            [
-                ca.root(mynakit_sandbox::Hierarchy::Authentication),
-                ca.root(mynakit_sandbox::Hierarchy::Signing)
-            ]
-            .iter()
-            .any(|root| root.subject() == anchor.subject),
-            "verified against an anchor that is not a sandbox root"
+    if let Ok(Some(attributes)) = cert.personal_attributes() {
+        let _ = (
+            attributes.birth_date(),
+            attributes.sex(),
+            format!("{attributes:?}"),
         );
     }
-    // As a card CA certificate: it only counts when pinned.
-    let _ = TrustAnchors::none()
-        .with_fingerprint(cert.sha256_fingerprint())
-        .verify(&cert, &[&cert]);
-    let _ = TrustAnchors::production().verify(&cert, &[&cert]);
+    let _ = (
+        cert.key_usage(),
+        cert.has_client_auth_eku(),
+        cert.subject(),
+        cert.issuer(),
+    );
+    let _ = cert.expiry_state(fuzz_now());
+    let _ = cert.verifies_sha256_signature(b"fuzz", &[0x55; 256]);
+    let _ = cert.verifies_pss_sha256_signature(b"fuzz", &[0x55; 256]);
+    let role = CertificateRole::of(&cert);
+    let ca = SandboxCa::fixture();
+    let anchors = ca.trust_anchors();
+    for expected in [CertificateRole::Authentication, CertificateRole::Signing] {
+        if let Ok(anchor) = anchors.verify(&cert, expected, &[]) {
+            assert!(
+                [
+                    ca.root(mynakit_sandbox::Hierarchy::Authentication),
+                    ca.root(mynakit_sandbox::Hierarchy::Signing)
+                ]
+                .iter()
+                .any(|root| root.subject() == anchor.subject),
+                "verified against an anchor that is not a sandbox root"
+            );
+            assert_eq!(
+                anchor.role, expected,
+                "verified for a role it does not have"
+            );
+            assert_eq!(role.map(|r| r.role), Ok(expected));
+        }
+        // As a card CA certificate: it only counts when pinned.
+        let _ = TrustAnchors::none()
+            .with_fingerprint(cert.sha256_fingerprint())
+            .verify(&cert, expected, &[&cert]);
+        let _ = TrustAnchors::production().verify(&cert, expected, &[&cert]);
+    }
 }
 
 /// The card-front text the camera reads: the birth date with its era, the
@@ -512,6 +534,7 @@ struct Recorder<T> {
     log: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
+#[async_trait::async_trait]
 impl<T: CardTransport> CardTransport for Recorder<T> {
     fn capabilities(&self) -> LinkCapabilities {
         self.inner.capabilities()

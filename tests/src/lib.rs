@@ -6,10 +6,10 @@ pub mod fuzzing;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mynakit_core::check_code::CheckCodeB;
-use mynakit_core::jpki::{FreeCertificate, JpkiKey};
-use mynakit_core::pin::{AuthPin, KenhojoPin, LastTry, SigningPassword};
+use mynakit_core::CheckCodeB;
+use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use mynakit_core::{CardChannel, CardError, CardTransport, LinkCapabilities, TransportError};
+use mynakit_core::{FreeCertificate, JpkiKey};
 
 /// Runs a future to completion on the current thread.
 pub use pollster::block_on;
@@ -169,6 +169,7 @@ impl<T: CardTransport> MangledTransport<T> {
     }
 }
 
+#[async_trait::async_trait]
 impl<T: CardTransport> CardTransport for MangledTransport<T> {
     fn capabilities(&self) -> LinkCapabilities {
         self.inner.capabilities()

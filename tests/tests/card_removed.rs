@@ -1,10 +1,10 @@
 //! The card pulled away at every exchange of every flow: a typed error each
 //! time, and never a VERIFY or a signature sent twice.
 
-use mynakit_core::jpki::JpkiKey;
+use mynakit_core::JpkiKey;
+use mynakit_core::PinStatus;
 use mynakit_core::layout::{Application, jpki};
-use mynakit_core::pin::{AuthPin, LastTry};
-use mynakit_core::verify::PinStatus;
+use mynakit_core::{AuthPin, LastTry};
 use mynakit_core::{CardChannel, CardError, TransportError};
 use mynakit_sandbox::{LinkSwitches, Removal, RemovalPoint, Sandbox};
 use mynakit_tests::{Flow, MangledTransport, block_on, is_sign, is_verify_with_data};

@@ -2,10 +2,10 @@
 //! link did not report, another session, a card that answers 9000 to the
 //! counter read), the core follows the card and spends nothing unasked.
 
-use mynakit_core::jpki::{FreeCertificate, JpkiKey};
 use mynakit_core::layout::{Application, jpki};
-use mynakit_core::pin::{AuthPin, KenhojoPin, LastTry, SigningPassword};
+use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use mynakit_core::{CardChannel, CardError};
+use mynakit_core::{FreeCertificate, JpkiKey};
 use mynakit_sandbox::{CardConfig, LinkSwitches, Sandbox};
 use mynakit_tests::{
     MangledTransport, PIN, SIGNING_PASSWORD, block_on, is_sign, is_verify_with_data,
@@ -49,7 +49,7 @@ fn a_card_answering_9000_to_the_counter_read_gets_no_pin() {
     // The card then refuses to sign (it was not really verified): a typed error, and the cache is dropped.
     let err = block_on(channel.jpki().sign(
         JpkiKey::Authentication,
-        &mynakit_core::jpki::DigestInfo::sha256(b"x"),
+        &mynakit_core::DigestInfo::sha256(b"x"),
     ))
     .unwrap_err();
     assert_eq!(err, CardError::PinRequired);

@@ -1,9 +1,9 @@
 //! Channel behaviour a real card or reader may provoke: `61xx` remainders,
 //! `6Cxx` length corrections, redacted transcripts, no redundant SELECT.
 
-use mynakit_core::jpki::{DigestInfo, FreeCertificate, JpkiKey};
-use mynakit_core::pin::{AuthPin, LastTry};
+use mynakit_core::{AuthPin, LastTry};
 use mynakit_core::{CardChannel, CardError};
+use mynakit_core::{DigestInfo, FreeCertificate, JpkiKey};
 use mynakit_sandbox::{LinkSwitches, Sandbox};
 use mynakit_tests::{MangledTransport, PIN, block_on, is_sign};
 
@@ -108,7 +108,7 @@ fn a_6cxx_read_is_repeated_with_the_right_le_but_a_signature_never_is() {
         }),
     );
     let mut channel = CardChannel::new(exact);
-    let pin = mynakit_core::pin::KenhojoPin::new(PIN).unwrap();
+    let pin = mynakit_core::KenhojoPin::new(PIN).unwrap();
     let info = block_on(channel.kenhojo().read_basic_info(&pin, LastTry::Refuse)).unwrap();
     assert_eq!(info.name, sandbox.card().holder().name);
     let reads: Vec<_> = channel

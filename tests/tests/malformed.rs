@@ -1,7 +1,7 @@
 //! Malformed answers (truncated data, broken TLV and DER, odd status words)
 //! end in typed errors: never a panic, never a resent VERIFY or signature.
 
-use mynakit_core::jpki::FreeCertificate;
+use mynakit_core::FreeCertificate;
 use mynakit_core::{CardChannel, CardError};
 use mynakit_sandbox::{LinkSwitches, Sandbox};
 use mynakit_tests::{Flow, Mangle, MangledTransport, block_on, is_sign, is_verify_with_data};

@@ -1,13 +1,13 @@
 //! Every card operation on the virtual card, checked against what the card holds.
 
 use chrono::NaiveDate;
-use mynakit_core::cert::{CertificateRole, ChainError, ExpiryState, TrustAnchors};
-use mynakit_core::check_code::{CheckCodeB, CheckCodeError};
-use mynakit_core::era::EraError;
-use mynakit_core::jpki::{CertificatePresence, FreeCertificate, JpkiKey, TokenKind};
-use mynakit_core::pin::{AuthPin, KenhojoPin, LastTry, SigningPassword};
-use mynakit_core::verify::PinStatus;
+use mynakit_core::EraError;
+use mynakit_core::PinStatus;
+use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use mynakit_core::{CardChannel, CardError};
+use mynakit_core::{CertificatePresence, FreeCertificate, JpkiKey, TokenKind};
+use mynakit_core::{CertificateRole, ChainError, ExpiryState, TrustAnchors};
+use mynakit_core::{CheckCodeB, CheckCodeError};
 use mynakit_sandbox::{CardConfig, LinkSwitches, Sandbox, VirtualTransport};
 use mynakit_tests::{
     FRONT_BIRTH_DATE, FRONT_EXPIRY, FRONT_SECURITY_CODE, PIN, SIGNING_PASSWORD, block_on,
@@ -84,28 +84,33 @@ fn certificates_chain_to_the_configured_anchor_only() {
     );
     assert!(auth_ca.is_ca() && signing_ca.is_ca());
 
-    let anchor = sandbox.trust_anchors().verify(&auth, &[]).unwrap();
+    let anchor = sandbox
+        .trust_anchors()
+        .verify(&auth, CertificateRole::Authentication, &[])
+        .unwrap();
     assert_eq!(anchor.subject, auth_ca.subject());
     // The CA certificate from the card itself proves nothing unless pinned.
     assert!(matches!(
-        TrustAnchors::production().verify(&auth, &[&auth_ca]),
+        TrustAnchors::production().verify(&auth, CertificateRole::Authentication, &[&auth_ca]),
         Err(ChainError::UntrustedIssuer { .. })
     ));
     assert!(
         TrustAnchors::none()
             .with_fingerprint(auth_ca.sha256_fingerprint())
-            .verify(&auth, &[&auth_ca])
+            .verify(&auth, CertificateRole::Authentication, &[&auth_ca])
             .is_ok()
     );
     // A CA is no holder's certificate, and an authentication certificate is not a signing one.
     assert_eq!(
-        sandbox.trust_anchors().verify(&auth_ca, &[]),
+        sandbox
+            .trust_anchors()
+            .verify(&auth_ca, CertificateRole::Authentication, &[]),
         Err(ChainError::NotALeaf)
     );
     assert_eq!(
         sandbox
             .trust_anchors()
-            .verify_as(&auth, CertificateRole::Signing, &[]),
+            .verify(&auth, CertificateRole::Signing, &[]),
         Err(ChainError::WrongRole {
             expected: CertificateRole::Signing,
             found: CertificateRole::Authentication
@@ -114,7 +119,10 @@ fn certificates_chain_to_the_configured_anchor_only() {
     assert_eq!(anchor.role, CertificateRole::Authentication);
     // The signing CA has the same shape but another key: it did not sign the auth certificate.
     let wrong = TrustAnchors::none().with_certificate(signing_ca.clone());
-    assert!(wrong.verify(&auth, &[]).is_err());
+    assert!(matches!(
+        wrong.verify(&auth, CertificateRole::Authentication, &[]),
+        Err(ChainError::UntrustedIssuer { .. })
+    ));
 }
 
 #[test]
@@ -146,11 +154,14 @@ fn the_signing_certificate_needs_the_password_and_carries_the_holder() {
         cert.policies()
             .contains(&"1.2.392.200149.8.5.1.1.20".to_owned())
     );
-    sandbox.trust_anchors().verify(&cert, &[]).unwrap();
+    sandbox
+        .trust_anchors()
+        .verify(&cert, CertificateRole::Signing, &[])
+        .unwrap();
     // Issued 2025-04-01: the fifth birthday after issue is 2029-06-15 (the first is 2025-06-15).
     let last = cert.not_after();
     assert_eq!(
-        mynakit_core::period::japan_date(last),
+        mynakit_core::japan_date(last),
         NaiveDate::from_ymd_opt(2029, 6, 15).unwrap()
     );
     assert_eq!(cert.expiry_state(last), ExpiryState::Valid);

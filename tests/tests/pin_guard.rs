@@ -1,9 +1,9 @@
 //! PIN guard rails on the virtual card: wrong PIN, the last try, blocked PINs.
 
-use mynakit_core::jpki::JpkiKey;
+use mynakit_core::JpkiKey;
+use mynakit_core::PinStatus;
 use mynakit_core::layout::{Application, jpki};
-use mynakit_core::pin::{AuthPin, LastTry, SigningPassword};
-use mynakit_core::verify::PinStatus;
+use mynakit_core::{AuthPin, LastTry, SigningPassword};
 use mynakit_core::{CardChannel, CardError};
 use mynakit_sandbox::{LinkSwitches, Sandbox, VirtualTransport};
 use mynakit_tests::{PIN, SIGNING_PASSWORD, block_on, is_verify_with_data};
@@ -151,7 +151,7 @@ fn signing_without_verify_is_refused_by_the_card() {
     let mut channel = session(&sandbox);
     let err = block_on(channel.jpki().sign(
         JpkiKey::Authentication,
-        &mynakit_core::jpki::DigestInfo::sha256(b"x"),
+        &mynakit_core::DigestInfo::sha256(b"x"),
     ))
     .unwrap_err();
     assert_eq!(err, CardError::PinRequired);

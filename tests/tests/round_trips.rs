@@ -1,9 +1,9 @@
 //! Round-trip budgets (issue "Card core", done-when), asserted from the transcript.
 
 use mynakit_core::CardChannel;
-use mynakit_core::jpki::{FreeCertificate, JpkiKey};
-use mynakit_core::pin::{AuthPin, LastTry};
-use mynakit_core::verify::PinStatus;
+use mynakit_core::PinStatus;
+use mynakit_core::{AuthPin, LastTry};
+use mynakit_core::{FreeCertificate, JpkiKey};
 use mynakit_sandbox::{LinkSwitches, Sandbox};
 use mynakit_tests::{MangledTransport, PIN, block_on};
 

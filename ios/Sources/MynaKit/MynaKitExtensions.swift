@@ -27,7 +27,7 @@ extension CardSession {
     public func readTrustedAuthCertificate(anchors: TrustAnchors) async throws -> (Certificate, TrustedAnchor) {
         let certificate = try await readCertificate(which: .authentication)
         let ca = try await readCertificate(which: .authenticationCa)
-        return (certificate, try anchors.verify(leaf: certificate, cardCaCertificates: [ca]))
+        return (certificate, try anchors.verify(leaf: certificate, role: .authentication, cardCaCertificates: [ca]))
     }
 }
 

@@ -78,7 +78,7 @@ final class MynaKitTests: XCTestCase {
         XCTAssertEqual(certificate.der, card.authCertificateDer())
         XCTAssertFalse(anchor.sha256.isEmpty)
         do {
-            _ = try TrustAnchors.production().verify(leaf: certificate, cardCaCertificates: [])
+            _ = try TrustAnchors.production().verify(leaf: certificate, role: .authentication, cardCaCertificates: [])
             XCTFail("the production roots do not know the sandbox CA")
         } catch MynaKitError.Untrusted {
         }

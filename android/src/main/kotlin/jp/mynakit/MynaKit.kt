@@ -68,7 +68,7 @@ suspend fun CardSession.readAuthCertificate(): Certificate = readCertificate(Cer
 suspend fun CardSession.readTrustedAuthCertificate(anchors: TrustAnchors): Pair<Certificate, TrustedAnchor> {
     val certificate = readAuthCertificate()
     val ca = readCertificate(CertificateKind.AUTHENTICATION_CA)
-    return certificate to anchors.verify(certificate, listOf(ca))
+    return certificate to anchors.verify(certificate, CertificateRole.AUTHENTICATION, listOf(ca))
 }
 
 /** Start of validity. */

@@ -2,6 +2,7 @@ package jp.mynakit.test
 
 import jp.mynakit.CalendarDate
 import jp.mynakit.CertificateKind
+import jp.mynakit.CertificateRole
 import jp.mynakit.ExpiryState
 import jp.mynakit.LinkCapabilities
 import jp.mynakit.MynaKitException
@@ -210,19 +211,19 @@ class OperationsTest {
             val auth = rig.session.readCertificate(CertificateKind.AUTHENTICATION)
             val cardCa = rig.session.readCertificate(CertificateKind.AUTHENTICATION_CA)
             // The production roots do not know the sandbox CA, and a CA read from the card proves nothing.
-            expectThrows<MynaKitException.Untrusted> { TrustAnchors.production().verify(auth, listOf(cardCa)) }
-            expectThrows<MynaKitException.Untrusted> { TrustAnchors.empty().verify(auth, emptyList()) }
+            expectThrows<MynaKitException.Untrusted> { TrustAnchors.production().verify(auth, CertificateRole.AUTHENTICATION, listOf(cardCa)) }
+            expectThrows<MynaKitException.Untrusted> { TrustAnchors.empty().verify(auth, CertificateRole.AUTHENTICATION, emptyList()) }
 
             var anchors = TrustAnchors.production()
             for (der in rig.card.anchorCertificates()) anchors = anchors.withCertificate(der)
-            val anchor = anchors.verify(auth, emptyList())
+            val anchor = anchors.verify(auth, CertificateRole.AUTHENTICATION, emptyList())
             val root = rig.card.anchorCertificates().map { parseCertificate(it) }.single { it.sha256 == anchor.sha256 }
             assertEquals(root.subject, anchor.subject)
 
             // Pinning the root by fingerprint makes the card's own CA copy count.
             val pinned = TrustAnchors.empty().withFingerprint(cardCa.sha256)
-            assertEquals(cardCa.sha256, pinned.verify(auth, listOf(cardCa)).sha256)
-            expectThrows<MynaKitException.Untrusted> { pinned.verify(auth, emptyList()) }
+            assertEquals(cardCa.sha256, pinned.verify(auth, CertificateRole.AUTHENTICATION, listOf(cardCa)).sha256)
+            expectThrows<MynaKitException.Untrusted> { pinned.verify(auth, CertificateRole.AUTHENTICATION, emptyList()) }
 
             expectThrows<MynaKitException.InvalidInput> { TrustAnchors.empty().withFingerprint("zz") }
             expectThrows<MynaKitException.InvalidInput> { TrustAnchors.empty().withCertificate(byteArrayOf(0x30, 0x03, 1, 2)) }

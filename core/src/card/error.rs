@@ -1,7 +1,7 @@
 //! The errors a card operation can end with.
 
-use crate::status::StatusWord;
-use crate::transport::TransportError;
+use super::status::StatusWord;
+use crate::platform::TransportError;
 
 /// Why a card operation failed. Each case is one thing an app handles differently.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -10,7 +10,7 @@ pub enum CardError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// The PIN was wrong; this many tries are left.
-    #[error("wrong PIN: {}", crate::verify::PinStatus::TriesLeft { tries: *tries_left })]
+    #[error("wrong PIN: {tries_left} {} left", if *tries_left == 1 { "try" } else { "tries" })]
     WrongPin {
         /// Tries left after this one.
         tries_left: u8,

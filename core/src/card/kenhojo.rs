@@ -4,14 +4,14 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::channel::{CardChannel, ContentLength};
-use crate::error::CardError;
-use crate::layout::{Application, kenhojo};
-use crate::person::{MyNumber, Sex};
-use crate::pin::{KenhojoPin, LastTry};
-use crate::records::Record;
-use crate::transport::CardTransport;
-use crate::verify::PinStatus;
+use super::channel::{CardChannel, ContentLength};
+use super::error::CardError;
+use super::layout::{Application, kenhojo};
+use super::pin::{KenhojoPin, LastTry};
+use super::records::Record;
+use super::verify::PinStatus;
+use crate::jp::person::{MyNumber, Sex};
+use crate::platform::CardTransport;
 
 /// The basic four (基本4情報) as the chip records them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -4,7 +4,8 @@ use std::fmt;
 
 use zeroize::Zeroize;
 
-use crate::status::StatusWord;
+use super::status::StatusWord;
+use crate::hex::Hex;
 
 /// The largest response length a command can ask for (extended `Le = 0000`).
 pub const MAX_EXTENDED_NE: u32 = 65_536;
@@ -164,7 +165,7 @@ impl CommandApdu {
 
     /// True for commands whose data is a secret (VERIFY), so transcripts and logs drop it.
     pub fn carries_secret(&self) -> bool {
-        self.ins == crate::layout::ins::VERIFY && !self.data.is_empty()
+        self.ins == super::layout::ins::VERIFY && !self.data.is_empty()
     }
 }
 
@@ -236,24 +237,6 @@ impl fmt::Debug for ResponseApdu {
             .field("data", &Hex(&self.data))
             .field("sw", &self.sw)
             .finish()
-    }
-}
-
-/// Upper-case hex for diagnostics.
-pub struct Hex<'a>(pub &'a [u8]);
-
-impl fmt::Debug for Hex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl fmt::Display for Hex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02X}")?;
-        }
-        Ok(())
     }
 }
 

@@ -6,13 +6,13 @@
 
 use serde::Serialize;
 
-use crate::apdu::CommandApdu;
-use crate::channel::{CardChannel, Resend};
-use crate::error::CardError;
-use crate::layout::{Application, FileId, ins};
-use crate::pin::{CardSecret, LastTry};
-use crate::status::Status;
-use crate::transport::CardTransport;
+use super::apdu::CommandApdu;
+use super::channel::{CardChannel, Resend};
+use super::error::CardError;
+use super::layout::{Application, FileId, ins};
+use super::pin::{CardSecret, LastTry};
+use super::status::Status;
+use crate::platform::CardTransport;
 
 /// The state of a PIN, read without spending a try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

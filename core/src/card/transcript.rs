@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::apdu::{CommandApdu, Hex};
-use crate::status::StatusWord;
-use crate::transport::TransportError;
+use super::apdu::CommandApdu;
+use super::status::StatusWord;
+use crate::hex::Hex;
+use crate::platform::TransportError;
 
 /// What came back for one command: its size and status word. The data itself
 /// is not kept: answers carry the My Number, the holder's name and address,

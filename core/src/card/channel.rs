@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use zeroize::Zeroizing;
 
-use crate::apdu::{CommandApdu, MAX_EXTENDED_NE, MAX_SHORT_NE, ResponseApdu};
-use crate::error::CardError;
-use crate::layout::{Application, FileId, ins};
-use crate::status::Status;
-use crate::transcript::{Answer, Exchange, Transcript};
-use crate::transport::{CardTransport, LinkCapabilities};
+use super::apdu::{CommandApdu, MAX_EXTENDED_NE, MAX_SHORT_NE, ResponseApdu};
+use super::error::CardError;
+use super::layout::{Application, FileId, ins};
+use super::status::Status;
+use super::transcript::{Answer, Exchange, Transcript};
+use crate::platform::{CardTransport, LinkCapabilities};
 
 /// Whether the channel may send a command again when the card asks for a
 /// different `Le` (`6Cxx`).

@@ -1,7 +1,5 @@
 //! The link to the card, implemented by the platform (NFC, PC/SC, the sandbox).
 
-use std::future::Future;
-
 use serde::Serialize;
 
 /// What the link between phone (or reader) and card can carry.
@@ -49,40 +47,51 @@ pub enum TransportError {
 }
 
 /// Sends command APDUs to the card. Async because NFC stacks (CoreNFC, Kotlin
-/// coroutines) are; a desktop reader can answer synchronously inside the future.
+/// coroutines) are; a desktop reader can answer synchronously inside the
+/// future. Object-safe: a front end holds `Arc<dyn CardTransport>`.
+///
+/// Dropping the future returned by [`CardTransport::transmit`] cancels the
+/// exchange: an implementation must then stop the platform's exchange too
+/// (close the IsoDep link, invalidate the CoreNFC session) rather than leave
+/// it running unobserved.
+#[async_trait::async_trait]
 pub trait CardTransport: Send + Sync {
     /// What this link can carry.
     fn capabilities(&self) -> LinkCapabilities;
 
     /// Sends one command APDU and returns the whole response, status word included.
-    fn transmit(
-        &self,
-        command: &[u8],
-    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
+    async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
 }
 
-impl<T: CardTransport> CardTransport for &T {
+#[async_trait::async_trait]
+impl<T: CardTransport + ?Sized> CardTransport for &T {
     fn capabilities(&self) -> LinkCapabilities {
         (**self).capabilities()
     }
 
-    fn transmit(
-        &self,
-        command: &[u8],
-    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
-        (**self).transmit(command)
+    async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        (**self).transmit(command).await
     }
 }
 
-impl<T: CardTransport> CardTransport for std::sync::Arc<T> {
+#[async_trait::async_trait]
+impl<T: CardTransport + ?Sized> CardTransport for std::sync::Arc<T> {
     fn capabilities(&self) -> LinkCapabilities {
         (**self).capabilities()
     }
 
-    fn transmit(
-        &self,
-        command: &[u8],
-    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
-        (**self).transmit(command)
+    async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        (**self).transmit(command).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: CardTransport + ?Sized> CardTransport for Box<T> {
+    fn capabilities(&self) -> LinkCapabilities {
+        (**self).capabilities()
+    }
+
+    async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        (**self).transmit(command).await
     }
 }

@@ -12,8 +12,8 @@ use std::fmt;
 use chrono::Datelike;
 use zeroize::Zeroizing;
 
-use crate::era::{EraError, JapaneseDate, normalize_ocr};
-use crate::pin::CardSecret;
+use super::pin::CardSecret;
+use crate::jp::era::{EraError, JapaneseDate, normalize_ocr};
 
 /// The earliest expiry year accepted. A policy bound, not an official number:
 /// cards have been issued since January 2016, so none can expire earlier.
@@ -158,7 +158,7 @@ fn expiry_year_from_text(text: &str) -> Result<u16, CheckCodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::era::Era;
+    use crate::jp::era::Era;
 
     fn birth(era: Era, year: u16, month: u8, day: u8) -> JapaneseDate {
         JapaneseDate::new(era, year, month, day).unwrap()

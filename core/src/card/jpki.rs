@@ -4,15 +4,15 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::apdu::CommandApdu;
-use crate::cert::CardCertificate;
-use crate::channel::{CardChannel, ContentLength, Resend};
-use crate::error::CardError;
-use crate::layout::{Application, CLA_PROPRIETARY, FileId, ins, jpki};
-use crate::pin::{AuthPin, CardSecret, LastTry, SigningPassword};
-use crate::status::Status;
-use crate::transport::CardTransport;
-use crate::verify::PinStatus;
+use super::apdu::CommandApdu;
+use super::channel::{CardChannel, ContentLength, Resend};
+use super::error::CardError;
+use super::layout::{Application, CLA_PROPRIETARY, FileId, ins, jpki};
+use super::pin::{AuthPin, CardSecret, LastTry, SigningPassword};
+use super::status::Status;
+use super::verify::PinStatus;
+use crate::pki::CardCertificate;
+use crate::platform::CardTransport;
 
 /// What kind of JPKI token answered, from the label in EF 0006.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,6 +78,20 @@ impl CertificatePresence {
             )),
         }
     }
+}
+
+/// What a card says about itself without a PIN: token kind, certificates
+/// present and the JPKI PIN states (no try spent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JpkiStatus {
+    /// What kind of token answered.
+    pub token_kind: TokenKind,
+    /// Which certificates the card holds.
+    pub certificates: CertificatePresence,
+    /// The user-authentication PIN's state.
+    pub auth_pin: PinStatus,
+    /// The signing password's state; `None` on a card without a signing certificate.
+    pub signing_password: Option<PinStatus>,
 }
 
 /// The two JPKI key pairs.
@@ -184,6 +198,25 @@ impl<'a, T: CardTransport> Jpki<'a, T> {
             )
             .await?;
         Ok(TokenKind::from_label(&label))
+    }
+
+    /// Token kind, certificates present and the PIN states, without a PIN and
+    /// without spending a try: EF 0006, EF 0008 and one bare VERIFY per PIN.
+    pub async fn status(&mut self) -> Result<JpkiStatus, CardError> {
+        let token_kind = self.token_kind().await?;
+        let certificates = self.certificate_presence().await?;
+        let auth_pin = self.pin_status(JpkiKey::Authentication).await?;
+        let signing_password = if certificates.signing {
+            Some(self.pin_status(JpkiKey::Signing).await?)
+        } else {
+            None
+        };
+        Ok(JpkiStatus {
+            token_kind,
+            certificates,
+            auth_pin,
+            signing_password,
+        })
     }
 
     /// Reads which certificates the card holds (EF 0008).

@@ -53,7 +53,7 @@ impl Record {
         if tag_u16(tlv.tag()) != Some(container) {
             return Err(RecordError::WrongContainer {
                 expected: container,
-                found: crate::apdu::Hex(tlv.tag().to_bytes()).to_string(),
+                found: crate::hex::Hex(tlv.tag().to_bytes()).to_string(),
             });
         }
         let Value::Constructed(children) = tlv.value() else {
@@ -122,9 +122,9 @@ impl Record {
     }
 
     /// A required sex code field.
-    pub fn sex(&self, tag: u16) -> Result<crate::person::Sex, RecordError> {
+    pub fn sex(&self, tag: u16) -> Result<crate::jp::person::Sex, RecordError> {
         let text = self.text(tag)?;
-        crate::person::Sex::from_code(&text).ok_or_else(|| RecordError::BadField {
+        crate::jp::person::Sex::from_code(&text).ok_or_else(|| RecordError::BadField {
             tag,
             detail: "not a known sex code".into(),
         })
@@ -143,7 +143,7 @@ mod tests {
         ];
         let record = Record::parse(&bytes, 0xFF20).unwrap();
         assert_eq!(record.text(0xDF22).unwrap(), "hi");
-        assert_eq!(record.sex(0xDF25).unwrap(), crate::person::Sex::Female);
+        assert_eq!(record.sex(0xDF25).unwrap(), crate::jp::person::Sex::Female);
         assert_eq!(record.require(0xDF23), Err(RecordError::Missing(0xDF23)));
     }
 

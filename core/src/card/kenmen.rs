@@ -4,15 +4,15 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::channel::{CardChannel, ContentLength};
-use crate::check_code::CheckCodeB;
-use crate::error::CardError;
-use crate::layout::{Application, kenmen};
-use crate::person::Sex;
-use crate::pin::LastTry;
-use crate::records::Record;
-use crate::transport::CardTransport;
-use crate::verify::PinStatus;
+use super::channel::{CardChannel, ContentLength};
+use super::check_code::CheckCodeB;
+use super::error::CardError;
+use super::layout::{Application, kenmen};
+use super::pin::LastTry;
+use super::records::Record;
+use super::verify::PinStatus;
+use crate::jp::person::Sex;
+use crate::platform::CardTransport;
 
 /// The card face record (EF 0002).
 #[derive(Clone, PartialEq, Eq, Serialize)]
