@@ -39,7 +39,7 @@ pub use card::layout::{Application, FileId};
 pub use card::pin::{AuthPin, CardSecret, KenhojoPin, LastTry, PinFormatError, SigningPassword};
 pub use card::records::{Record, RecordError};
 pub use card::status::{Status, StatusWord};
-pub use card::transcript::{Answer, Exchange, Transcript, TranscriptStats};
+pub use card::transcript::{Answer, Exchange, SECRET_SLOT, Transcript, TranscriptStats};
 pub use card::verify::PinStatus;
 
 // PKI.

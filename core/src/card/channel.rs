@@ -35,12 +35,32 @@ pub enum ContentLength {
     Exact(usize),
 }
 
+/// A PIN this session verified, with the VERIFY data that did it, so that a
+/// later check of a *different* PIN is sent to the card instead of being
+/// answered "verified" (a verified PIN is not a correct PIN).
+struct VerifiedPin {
+    pin: FileId,
+    data: Zeroizing<Vec<u8>>,
+}
+
+/// A VERIFY with data that was sent and never answered because the caller
+/// dropped the operation (a Kotlin coroutine or Swift task cancelled): the
+/// card may have counted a try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterruptedVerify {
+    /// The application the PIN belongs to.
+    pub app: Application,
+    /// The PIN.
+    pub pin: FileId,
+}
+
 /// A session with one card over one transport.
-pub struct CardChannel<T> {
+pub struct CardChannel<T = std::sync::Arc<dyn CardTransport>> {
     transport: T,
     capabilities: LinkCapabilities,
     selected: Option<Application>,
-    verified: Vec<FileId>,
+    verified: Vec<VerifiedPin>,
+    verify_in_flight: Option<InterruptedVerify>,
     extended_refused: bool,
     transcript: Transcript,
 }
@@ -54,6 +74,7 @@ impl<T: CardTransport> CardChannel<T> {
             capabilities,
             selected: None,
             verified: Vec::new(),
+            verify_in_flight: None,
             extended_refused: false,
             transcript: Transcript::default(),
         }
@@ -87,17 +108,46 @@ impl<T: CardTransport> CardChannel<T> {
 
     /// True when `pin` was verified in the currently selected application during this session.
     pub fn is_verified(&self, app: Application, pin: FileId) -> bool {
-        self.selected == Some(app) && self.verified.contains(&pin)
+        self.selected == Some(app) && self.verified.iter().any(|v| v.pin == pin)
     }
 
-    pub(crate) fn mark_verified(&mut self, pin: FileId) {
-        if !self.verified.contains(&pin) {
-            self.verified.push(pin);
-        }
+    /// True when `pin` was verified in the selected application `app` with
+    /// exactly this VERIFY data.
+    pub(crate) fn is_verified_with(&self, app: Application, pin: FileId, data: &[u8]) -> bool {
+        self.selected == Some(app)
+            && self
+                .verified
+                .iter()
+                .any(|v| v.pin == pin && same_secret(&v.data, data))
+    }
+
+    pub(crate) fn mark_verified(&mut self, pin: FileId, data: &[u8]) {
+        self.mark_unverified(pin);
+        self.verified.push(VerifiedPin {
+            pin,
+            data: Zeroizing::new(data.to_vec()),
+        });
     }
 
     pub(crate) fn mark_unverified(&mut self, pin: FileId) {
-        self.verified.retain(|p| *p != pin);
+        self.verified.retain(|v| v.pin != pin);
+    }
+
+    /// The VERIFY that was in flight when an earlier operation was dropped,
+    /// if any. It stays set until [`Self::resolve_interrupted_verify`] or
+    /// [`Self::take_interrupted_verify`] clears it; forgetting the card state
+    /// does not clear it.
+    pub fn interrupted_verify(&self) -> Option<InterruptedVerify> {
+        self.verify_in_flight
+    }
+
+    /// Clears and returns the interrupted VERIFY, without reading the counter.
+    pub fn take_interrupted_verify(&mut self) -> Option<InterruptedVerify> {
+        self.verify_in_flight.take()
+    }
+
+    pub(crate) fn set_verify_in_flight(&mut self, verify: Option<InterruptedVerify>) {
+        self.verify_in_flight = verify;
     }
 
     /// One exchange, recorded. A transport failure leaves the card state unknown.
@@ -395,6 +445,11 @@ pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, String> {
     pos.checked_add(content)
         .map(Some)
         .ok_or_else(|| "length overflows".into())
+}
+
+/// Compares two secrets without an early exit on the first difference.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub(crate) fn app_name(app: Application) -> &'static str {
