@@ -11,6 +11,19 @@
 //! The rooms are private; this page is the public surface. A session is a
 //! [`CardChannel`] over a transport; the applications are views on it.
 
+// Card and certificate bytes come from outside: no indexing or slicing
+// that could panic on them (tests may index their own fixtures).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 mod card;
 mod hex;
 mod jp;

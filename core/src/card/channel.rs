@@ -216,16 +216,16 @@ impl<T: CardTransport> CardChannel<T> {
             response = self.exchange(&again).await?;
         }
         // The card has already executed the command; GET RESPONSE only collects the rest.
-        let mut data = std::mem::take(&mut response.data);
+        let mut data = Zeroizing::new(std::mem::take(&mut response.data));
         for _ in 0..256 {
             let Status::BytesRemaining(n) = response.sw.meaning() else {
                 break;
             };
             let get = CommandApdu::new(0x00, ins::GET_RESPONSE, 0, 0).expect(u32::from(n));
             response = self.exchange(&get).await?;
-            data.append(&mut response.data);
+            append_wiping(&mut data, &response.data, None);
         }
-        response.data = data;
+        response.data = std::mem::take(&mut *data);
         Ok(response)
     }
 
@@ -289,15 +289,18 @@ impl<T: CardTransport> CardChannel<T> {
 
     /// Reads an EF of `app` in as few READ BINARY commands as the link allows:
     /// the first by short EF identifier (no SELECT EF), the rest by offset.
+    ///
+    /// The content may be personal data: it comes back in a buffer that is
+    /// wiped on drop, and growing it never leaves a copy behind.
     pub async fn read_ef(
         &mut self,
         app: Application,
         ef: FileId,
         content: ContentLength,
         what: &'static str,
-    ) -> Result<Vec<u8>, CardError> {
+    ) -> Result<Zeroizing<Vec<u8>>, CardError> {
         let mut fresh = self.select(app).await?;
-        let mut buf: Vec<u8> = Vec::new();
+        let mut buf: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
         let mut total = match content {
             ContentLength::Exact(n) => Some(n),
             ContentLength::Tlv => None,
@@ -373,7 +376,7 @@ impl<T: CardTransport> CardChannel<T> {
             }
             let short_read = response.sw.meaning() == Status::EndOfFile
                 || (response.data.len() as u64) < u64::from(ne);
-            buf.extend_from_slice(&response.data);
+            append_wiping(&mut buf, &response.data, total);
             if total.is_none() {
                 total =
                     tlv_total_length(&buf).map_err(|detail| CardError::malformed(what, detail))?;
@@ -445,6 +448,21 @@ pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, String> {
     pos.checked_add(content)
         .map(Some)
         .ok_or_else(|| "length overflows".into())
+}
+
+/// Appends `extra` to `buf`. When `buf` must grow, the bytes move to a new
+/// buffer (sized for `expected_total` when known) and the old one is wiped,
+/// so no copy of card data is left in freed memory.
+fn append_wiping(buf: &mut Zeroizing<Vec<u8>>, extra: &[u8], expected_total: Option<usize>) {
+    let needed = buf.len().saturating_add(extra.len());
+    if buf.capacity() < needed {
+        let capacity = expected_total.unwrap_or(0).max(needed);
+        let mut grown = Zeroizing::new(Vec::with_capacity(capacity));
+        grown.extend_from_slice(buf);
+        // The old buffer is wiped when `grown` replaces it.
+        *buf = grown;
+    }
+    buf.extend_from_slice(extra);
 }
 
 /// Compares two secrets without an early exit on the first difference.
