@@ -28,6 +28,8 @@ mod output;
 #[cfg(feature = "pcsc")]
 mod pcsc_reader;
 mod reader;
+#[cfg(feature = "pcsc")]
+mod reader_memory;
 mod readers_cmd;
 mod sandbox_cmd;
 mod secrets;

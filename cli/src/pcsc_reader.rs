@@ -170,7 +170,8 @@ pub fn open(selector: Option<&str>, wait: Duration) -> Result<PcscTransport, Fai
         if said != Some(why_waiting) {
             note!(
                 "mynakit: {why_waiting} {place} (up to {} s; --wait changes this)…",
-                left.as_secs().max(1)
+                // Rounded up: `--wait 2` says 2 s, not the 1.99 s left.
+                left.as_millis().div_ceil(1000).max(1)
             );
             said = Some(why_waiting);
         }
@@ -301,6 +302,17 @@ impl PcscTransport {
         }
     }
 
+    /// Sends short APDUs only: this reader refused extended length before.
+    pub fn use_short_apdus(&mut self) {
+        self.capabilities = LinkCapabilities {
+            extended_length: false,
+            max_transceive_length: self
+                .capabilities
+                .max_transceive_length
+                .min(LinkCapabilities::SHORT_ONLY.max_transceive_length),
+        };
+    }
+
     /// The reader's name.
     pub fn reader_name(&self) -> String {
         self.shared.reader.to_string_lossy().into_owned()
@@ -348,12 +360,8 @@ impl CardTransport for PcscTransport {
         self.capabilities
     }
 
-    fn transmit(
-        &self,
-        command: &[u8],
-    ) -> impl std::future::Future<Output = Result<Vec<u8>, TransportError>> + Send {
-        let command = command.to_vec();
-        async move { self.exchange(&command) }
+    async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.exchange(command)
     }
 }
 

@@ -182,6 +182,19 @@ pub struct OpenCard {
     pub label: String,
 }
 
+impl Drop for OpenCard {
+    fn drop(&mut self) {
+        // A PC/SC reader whose card refused extended length is opened
+        // short-only next time, saving the APDU that learnt it.
+        #[cfg(feature = "pcsc")]
+        if let ReaderTransport::Pcsc(transport) = self.channel.transport()
+            && self.channel.extended_length_refused()
+        {
+            crate::reader_memory::remember_short_only(&transport.reader_name());
+        }
+    }
+}
+
 /// The failure of a build without PC/SC support.
 #[cfg(not(feature = "pcsc"))]
 pub fn no_pcsc_support() -> Failure {
@@ -217,8 +230,11 @@ pub fn open(args: &ReaderArgs, _out: &Output) -> Result<OpenCard, Failure> {
 
 #[cfg(feature = "pcsc")]
 fn open_pcsc(args: &ReaderArgs, name: Option<&str>) -> Result<OpenCard, Failure> {
-    let transport = crate::pcsc_reader::open(name, Duration::from_secs(args.wait))?;
+    let mut transport = crate::pcsc_reader::open(name, Duration::from_secs(args.wait))?;
     let label = transport.reader_name();
+    if crate::reader_memory::is_short_only(&label) {
+        transport.use_short_apdus();
+    }
     Ok(OpenCard {
         channel: CardChannel::new(ReaderTransport::Pcsc(transport)),
         anchors: args.anchors(Anchors::Production),

@@ -162,6 +162,8 @@ pass "virtual card inserted into \"$READER\""
 PC=(--reader "pcsc:$READER" --anchors sandbox --wait 10)
 SB=(--reader sandbox)
 export MYNAKIT_SECURITY_CODE=4821
+# The per-reader memory (readers that refused extended length) stays in the suite.
+export XDG_CACHE_HOME="$WORK/cache"
 run_card() { # run_card READER_ARGS... -- COMMAND...
   local args=()
   while [ "$1" != -- ]; do args+=("$1"); shift; done
@@ -323,7 +325,7 @@ done
 t=$SECONDS
 timeout 30 "$M" --reader "pcsc:$READER" --wait 2 card status --json >"$WORK/none.json" 2>"$WORK/none.err"
 rc=$?
-if [ "$rc" -eq 5 ] && grep -q "waiting for a card" "$WORK/none.err" && [ $((SECONDS - t)) -le 10 ]; then
+if [ "$rc" -eq 5 ] && grep -q "waiting for a card.*(up to 2 s;" "$WORK/none.err" && [ $((SECONDS - t)) -le 10 ]; then
   pass "no card: waits --wait seconds, says so on stderr, exits 5"
 else
   fail "no card: exit $rc: $(cat "$WORK/none.err")"
@@ -339,6 +341,19 @@ if [ "$rc" -eq 0 ] && jq -e '.token.kind == "physical_card"' "$WORK/late.json" >
   pass "a card inserted while mynakit waits is used"
 else
   fail "late card: exit $rc: $(cat "$WORK/late.err")"
+fi
+
+# A card that refuses extended length: learnt once, then remembered per reader.
+start_card --sandbox-no-extended || die "virtual card restart"
+refusals() { grep -c ' < 6700$' "$CARD_TXT" || true; }
+run_card "${PC[@]}" -- card certs >"$WORK/short1.json" 2>"$WORK/short1.err"
+first=$(refusals)
+run_card "${PC[@]}" -- card certs >"$WORK/short2.json" 2>"$WORK/short2.err"
+second=$(refusals)
+if [ "$first" = 1 ] && [ "$second" = 1 ] && jq -e '.[0].subject' "$WORK/short2.json" >/dev/null; then
+  pass "a reader that refused extended length is read short next time (one 6700 in two runs)"
+else
+  fail "extended-length memory: 6700 answers after run 1: $first, after run 2: $second: $(cat "$WORK/short2.err")"
 fi
 
 # --------------------------------------------------------- 4. round trips

@@ -168,3 +168,82 @@ fn one_select_per_application_switch() {
         .count();
     assert_eq!(selects, 3, "JPKI, Kenhojo, JPKI again");
 }
+
+/// Issue 7, item 10: a link that claims extended length but whose card
+/// answers `6700` costs one APDU per session, not one per command, and the
+/// session says so for the platform to remember per reader.
+#[test]
+fn an_extended_length_refusal_is_learnt_once_per_session() {
+    use mynakit_core::{CardTransport, LinkCapabilities, TransportError};
+
+    struct RefusesExtended(mynakit_sandbox::VirtualTransport);
+    #[async_trait::async_trait]
+    impl CardTransport for RefusesExtended {
+        fn capabilities(&self) -> LinkCapabilities {
+            LinkCapabilities::EXTENDED
+        }
+        async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+            // An extended Le or Lc starts with a zero byte at offset 4.
+            if command.len() >= 7 && command.get(4) == Some(&0) {
+                return Ok(vec![0x67, 0x00]);
+            }
+            self.0.transmit(command).await
+        }
+    }
+
+    let sandbox = Sandbox::new();
+    let mut channel = CardChannel::new(RefusesExtended(
+        sandbox.transport(LinkSwitches::short_only()),
+    ));
+    assert!(!channel.extended_length_refused());
+    for which in [
+        FreeCertificate::Authentication,
+        FreeCertificate::AuthenticationCa,
+        FreeCertificate::SigningCa,
+    ] {
+        block_on(channel.jpki().read_certificate(which)).unwrap();
+    }
+    let refusals = channel
+        .transcript()
+        .exchanges()
+        .iter()
+        .filter(|e| {
+            e.outcome
+                .as_ref()
+                .is_ok_and(|a| a.status == Some(mynakit_core::StatusWord(0x6700)))
+        })
+        .count();
+    assert_eq!(refusals, 1, "one 6700 for the whole session");
+    assert!(channel.extended_length_refused());
+}
+
+/// Issue 7, item 5: the transcript does not tell a signing password's length.
+#[test]
+fn the_transcript_does_not_tell_a_passwords_length() {
+    use mynakit_core::SigningPassword;
+    let verify_record = |password: &str| {
+        let sandbox = Sandbox::new();
+        let mut channel = CardChannel::new(sandbox.transport(LinkSwitches::default()));
+        // Wrong passwords of 6 and 16 characters: the card refuses both.
+        let result = block_on(
+            channel
+                .jpki()
+                .verify_signing_password(&SigningPassword::new(password).unwrap(), LastTry::Refuse),
+        );
+        assert_eq!(result, Err(CardError::WrongPin { tries_left: 4 }));
+        let verify = channel
+            .transcript()
+            .exchanges()
+            .iter()
+            .find(|e| e.redacted)
+            .expect("one VERIFY with data")
+            .clone();
+        (
+            verify.command,
+            verify.bytes_sent,
+            verify.outcome,
+            channel.transcript().stats().bytes_sent,
+        )
+    };
+    assert_eq!(verify_record("ABC123"), verify_record("ABCDEFGHIJ123456"));
+}

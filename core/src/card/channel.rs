@@ -95,6 +95,14 @@ impl<T: CardTransport> CardChannel<T> {
         self.capabilities.extended_length && !self.extended_refused
     }
 
+    /// True once the card or link refused an extended-length command in this
+    /// session (the session then reads short). A platform can remember this
+    /// per reader and report `extended_length: false` next time, saving the
+    /// APDU that learns it again.
+    pub fn extended_length_refused(&self) -> bool {
+        self.extended_refused
+    }
+
     /// The transport.
     pub fn transport(&self) -> &T {
         &self.transport
