@@ -10,7 +10,7 @@ use mynakit_core::TranscriptStats;
 use mynakit_core::japan_date;
 use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use mynakit_core::{
-    CardCertificate, CertificateRole, ExpiryState, PersonalAttributes, TrustedAnchor,
+    CardCertificate, CertificateRole, ChainError, ExpiryState, PersonalAttributes, TrustedAnchor,
 };
 use mynakit_core::{FreeCertificate, JpkiKey, TokenKind};
 use serde::Serialize;
@@ -256,22 +256,63 @@ pub struct CertReport {
     /// Expiry state now.
     pub expiry_state: Option<ExpiryState>,
     /// The anchor it chains to, or why not.
-    pub chain: Option<Result<TrustedAnchor, String>>,
+    pub chain: Option<ChainReport>,
     /// Personal attributes (signing certificate).
     pub attributes: Option<PersonalAttributes>,
+}
+
+/// The chain check of a holder's certificate, as JSON.
+#[derive(Debug, Serialize)]
+pub struct ChainReport {
+    /// A trusted anchor issued it, for the role it was read as.
+    pub trusted: bool,
+    /// The anchor, when trusted.
+    pub anchor: Option<TrustedAnchor>,
+    /// Which check refused it: `unknown_ca`, `wrong_role`, `bad_signature`,
+    /// `not_a_leaf`, `unknown_role`, `unsupported_algorithm`, `malformed`.
+    pub refusal: Option<&'static str>,
+    /// Why, in words.
+    pub reason: Option<String>,
+}
+
+impl From<Result<TrustedAnchor, ChainError>> for ChainReport {
+    fn from(result: Result<TrustedAnchor, ChainError>) -> Self {
+        match result {
+            Ok(anchor) => Self {
+                trusted: true,
+                anchor: Some(anchor),
+                refusal: None,
+                reason: None,
+            },
+            Err(e) => Self {
+                trusted: false,
+                anchor: None,
+                refusal: Some(match e {
+                    ChainError::UntrustedIssuer { .. } => "unknown_ca",
+                    ChainError::WrongRole { .. } => "wrong_role",
+                    ChainError::BadSignature => "bad_signature",
+                    ChainError::NotALeaf => "not_a_leaf",
+                    ChainError::UnknownRole(_) => "unknown_role",
+                    ChainError::UnsupportedAlgorithm(_) => "unsupported_algorithm",
+                    ChainError::Malformed(_) => "malformed",
+                }),
+                reason: Some(e.to_string()),
+            },
+        }
+    }
 }
 
 fn report(
     role: &'static str,
     cert: &CardCertificate,
-    chain: Option<Result<TrustedAnchor, String>>,
+    chain: Option<Result<TrustedAnchor, ChainError>>,
 ) -> Result<CertReport, Failure> {
     let is_leaf = chain.is_some();
     Ok(CertReport {
         role,
         info: cert.info(),
         expiry_state: is_leaf.then(|| cert.expiry_state(Utc::now())),
-        chain,
+        chain: chain.map(Into::into),
         attributes: cert
             .personal_attributes()
             .map_err(|e| Failure::Verification(e.to_string()))?,
@@ -295,10 +336,14 @@ fn human_report(r: &CertReport) -> String {
             state.insurer_flag()
         );
     }
-    match &r.chain {
-        Some(Ok(anchor)) => s += &format!("  chain:    trusted, anchor {}\n", anchor.subject),
-        Some(Err(why)) => s += &format!("  chain:    NOT TRUSTED: {why}\n"),
-        None => {}
+    if let Some(chain) = &r.chain {
+        s += &match (&chain.anchor, &chain.reason) {
+            (Some(anchor), _) => format!("  chain:    trusted, anchor {}\n", anchor.subject),
+            (None, why) => format!(
+                "  chain:    NOT TRUSTED: {}\n",
+                why.as_deref().unwrap_or("refused")
+            ),
+        };
     }
     if let Some(a) = &r.attributes {
         s += &format!(
@@ -326,8 +371,7 @@ async fn certs(card: &mut OpenCard, args: CertsArgs, out: &Output) -> CmdResult 
             &auth,
             Some(
                 card.anchors
-                    .verify(&auth, CertificateRole::Authentication, &[&auth_ca])
-                    .map_err(|e| e.to_string()),
+                    .verify(&auth, CertificateRole::Authentication, &[&auth_ca]),
             ),
         )?,
         report("authentication CA certificate", &auth_ca, None)?,
@@ -353,8 +397,7 @@ async fn certs(card: &mut OpenCard, args: CertsArgs, out: &Output) -> CmdResult 
             &signing,
             Some(
                 card.anchors
-                    .verify(&signing, CertificateRole::Signing, &[&signing_ca])
-                    .map_err(|e| e.to_string()),
+                    .verify(&signing, CertificateRole::Signing, &[&signing_ca]),
             ),
         )?);
         reports.push(report("signing CA certificate", &signing_ca, None)?);
@@ -378,7 +421,15 @@ async fn certs(card: &mut OpenCard, args: CertsArgs, out: &Output) -> CmdResult 
             .join("\n")
     });
     let untrusted = reports.iter().find_map(|r| match &r.chain {
-        Some(Err(why)) => Some(format!("{}: {why}", r.role)),
+        Some(ChainReport {
+            trusted: false,
+            reason,
+            ..
+        }) => Some(format!(
+            "{}: {}",
+            r.role,
+            reason.as_deref().unwrap_or("refused")
+        )),
         _ => None,
     });
     untrusted.map_or(Ok(()), |why| Err(Failure::Verification(why)))

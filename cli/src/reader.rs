@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
+use std::path::PathBuf;
+
 use mynakit_core::TrustAnchors;
 use mynakit_core::{CardChannel, CardTransport, LinkCapabilities, TransportError};
 use mynakit_sandbox::{
@@ -14,12 +16,28 @@ use crate::failure::Failure;
 use crate::output::Output;
 
 /// Which roots a card's certificates must chain to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anchors {
     /// The six production JPKI roots (card-protocol.md).
     Production,
     /// The sandbox CA's two roots: for the virtual card, also behind PC/SC.
     Sandbox,
+    /// The CA certificates of a file (PEM or DER): a J-LIS test hierarchy's
+    /// roots, or an organisation's own.
+    File(PathBuf),
+}
+
+impl std::str::FromStr for Anchors {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "production" => Ok(Self::Production),
+            "sandbox" => Ok(Self::Sandbox),
+            "" => Err("expected production, sandbox or a certificate file".into()),
+            path => Ok(Self::File(PathBuf::from(path))),
+        }
+    }
 }
 
 /// Reader options shared by every card command.
@@ -36,7 +54,8 @@ pub struct ReaderArgs {
     pub wait: u64,
     /// Roots certificates must chain to [default: sandbox for the sandbox
     /// reader, production for PC/SC readers].
-    #[arg(long, global = true, value_enum)]
+    /// `production`, `sandbox`, or a PEM/DER file of CA certificates.
+    #[arg(long, global = true, value_name = "production|sandbox|FILE")]
     pub anchors: Option<Anchors>,
     /// Sandbox: the link has no extended length (short APDUs only).
     #[arg(long, global = true)]
@@ -136,10 +155,17 @@ impl ReaderArgs {
         Ok(config)
     }
 
-    fn anchors(&self, default: Anchors) -> TrustAnchors {
-        match self.anchors.unwrap_or(default) {
-            Anchors::Production => TrustAnchors::production(),
-            Anchors::Sandbox => SandboxCa::fixture().trust_anchors(),
+    fn anchors(&self, default: Anchors) -> Result<TrustAnchors, Failure> {
+        match self.anchors.clone().unwrap_or(default) {
+            Anchors::Production => Ok(TrustAnchors::production()),
+            Anchors::Sandbox => Ok(SandboxCa::fixture().trust_anchors()),
+            Anchors::File(path) => {
+                let contents = std::fs::read(&path)
+                    .map_err(|e| Failure::Input(format!("--anchors {}: {e}", path.display())))?;
+                TrustAnchors::none()
+                    .with_anchor_file(&contents)
+                    .map_err(|e| Failure::Input(format!("--anchors {}: {e}", path.display())))
+            }
         }
     }
 }
@@ -214,7 +240,7 @@ pub fn open(args: &ReaderArgs, _out: &Output) -> Result<OpenCard, Failure> {
             let transport = sandbox.transport(args.sandbox_switches());
             Ok(OpenCard {
                 channel: CardChannel::new(ReaderTransport::Sandbox(transport)),
-                anchors: args.anchors(Anchors::Sandbox),
+                anchors: args.anchors(Anchors::Sandbox)?,
                 label: "sandbox virtual card".into(),
             })
         }
@@ -237,7 +263,7 @@ fn open_pcsc(args: &ReaderArgs, name: Option<&str>) -> Result<OpenCard, Failure>
     }
     Ok(OpenCard {
         channel: CardChannel::new(ReaderTransport::Pcsc(transport)),
-        anchors: args.anchors(Anchors::Production),
+        anchors: args.anchors(Anchors::Production)?,
         label,
     })
 }

@@ -167,7 +167,7 @@ fn certs_kenhojo_and_kenmen() {
         String::from_utf8_lossy(&certs.stderr)
     );
     let v = json(&certs);
-    assert_eq!(v[0]["chain"]["Ok"]["subject"], v[1]["subject"]);
+    assert_eq!(v[0]["chain"]["anchor"]["subject"], v[1]["subject"]);
     assert_eq!(v[2]["attributes"]["name"], "番号\u{3000}花子");
 
     let kenhojo = mynakit(&["card", "kenhojo", "--json"], &[("MYNAKIT_PIN", "1234")]);
@@ -259,4 +259,41 @@ fn the_sandbox_holder_is_configurable() {
         &[],
     );
     assert_eq!(bad.status.code(), Some(8));
+}
+
+/// Issue 7, item 8: an anchor file of one's own, and a refusal that says why.
+#[test]
+fn anchors_come_from_a_file_and_a_refused_chain_says_why() {
+    let dir = std::env::temp_dir().join(format!("mynakit-anchors-{}", std::process::id()));
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let out = mynakit(&["card", "certs", "--out-dir", &dir_arg, "--json"], &[]);
+    assert!(out.status.success());
+
+    // The card's own root, given as an anchor file: the chain is trusted.
+    let root = dir.join("auth-ca.der").to_string_lossy().into_owned();
+    let v = json(&mynakit(
+        &["card", "certs", "--anchors", &root, "--json"],
+        &[],
+    ));
+    assert_eq!(v[0]["chain"]["trusted"], true, "{v}");
+
+    // The production roots do not know the sandbox CA: "unknown CA".
+    let v = json(&mynakit(
+        &["card", "certs", "--anchors", "production", "--json"],
+        &[],
+    ));
+    assert_eq!(v[0]["chain"]["trusted"], false, "{v}");
+    let why = v[0]["chain"]["reason"].as_str().unwrap_or_default();
+    assert!(why.starts_with("unknown CA"), "{v}");
+
+    // A holder's certificate is no anchor: refused before anything is read.
+    let leaf = dir.join("auth.der").to_string_lossy().into_owned();
+    let out = mynakit(&["card", "certs", "--anchors", &leaf, "--json"], &[]);
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a CA certificate")
+            || String::from_utf8_lossy(&out.stdout).contains("not a CA certificate"),
+        "{out:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
