@@ -11,7 +11,8 @@ use const_oid::ObjectIdentifier;
 use der::asn1::{GeneralizedTime, Ia5String, OctetString};
 use der::{Any, Decode, Encode, Tag};
 use mynakit_core::{
-    AUTHENTICATION_POLICY, CardCertificate, SIGNING_POLICY, TrustAnchors, attribute_oid,
+    AUTHENTICATION_POLICY, CardCertificate, SIGNING_POLICY, TEST_AUTHENTICATION_POLICY,
+    TEST_SIGNING_POLICY, TrustAnchors, attribute_oid,
 };
 use rsa::pkcs1v15::{Signature, SigningKey};
 use rsa::{PrivateKey, PublicKey};
@@ -300,7 +301,8 @@ fn url_segment(romaji: &str) -> String {
 /// The sandbox CA: the two committed roots and their keys.
 #[derive(Debug, Clone, Copy)]
 pub struct SandboxCa {
-    _private: (),
+    /// Issue with the J-LIS test-card policy OIDs instead of the production ones.
+    test_card_policies: bool,
 }
 
 impl Default for SandboxCa {
@@ -312,7 +314,18 @@ impl Default for SandboxCa {
 impl SandboxCa {
     /// The CA whose roots and keys are the committed fixtures.
     pub fn fixture() -> Self {
-        Self { _private: () }
+        Self {
+            test_card_policies: false,
+        }
+    }
+
+    /// The same CA, issuing leaves with the policy OIDs J-LIS test cards
+    /// carry (`…8.5.1.0.30`, `…8.5.1.0.20`; card-protocol.md, 2026-11-30),
+    /// as a test card's certificates look to a reader.
+    pub fn issuing_test_card_policies(self) -> Self {
+        Self {
+            test_card_policies: true,
+        }
     }
 
     /// The authentication root certificate.
@@ -421,7 +434,11 @@ impl SandboxCa {
         let extensions = vec![
             extension(&KeyUsage(KeyUsages::DigitalSignature.into()), true)?,
             extension(&ExtendedKeyUsage(vec![CLIENT_AUTH]), false)?,
-            self.policy(AUTHENTICATION_POLICY)?,
+            self.policy(if self.test_card_policies {
+                TEST_AUTHENTICATION_POLICY
+            } else {
+                AUTHENTICATION_POLICY
+            })?,
         ];
         self.issue(
             Hierarchy::Authentication,
@@ -482,7 +499,11 @@ impl SandboxCa {
                 true,
             )?,
             extension(&SubjectAltName(san), false)?,
-            self.policy(SIGNING_POLICY)?,
+            self.policy(if self.test_card_policies {
+                TEST_SIGNING_POLICY
+            } else {
+                SIGNING_POLICY
+            })?,
         ];
         self.issue(
             Hierarchy::Signing,
@@ -586,6 +607,50 @@ mod tests {
                 Utc.with_ymd_and_hms(2033, 7, 15, 14, 59, 59).unwrap()
             );
         }
+    }
+
+    /// Issue 7, item 8: a J-LIS test card's certificates carry the test
+    /// hierarchy's policies; their role is read from them (and from key
+    /// usage, EKU and issuer) instead of being refused before the anchors.
+    #[test]
+    fn test_card_policies_give_the_role_and_the_test_hierarchy() {
+        use mynakit_core::{CertificateRole, ChainError, Hierarchy as PolicyHierarchy};
+        let ca = SandboxCa::fixture().issuing_test_card_policies();
+        let holder = Holder::sample();
+        let auth = ca
+            .issue_authentication(
+                &holder,
+                sample_date(),
+                FixtureKey::CardAuth.private_key().as_public_key(),
+            )
+            .unwrap();
+        let signing = ca
+            .issue_signing(
+                &holder,
+                sample_date(),
+                FixtureKey::CardSigning.private_key().as_public_key(),
+            )
+            .unwrap();
+        assert_eq!(
+            auth.policies(),
+            vec![TEST_AUTHENTICATION_POLICY.to_string()]
+        );
+        let anchors = ca.trust_anchors();
+        let trusted = anchors
+            .verify(&auth, CertificateRole::Authentication, &[])
+            .unwrap();
+        assert_eq!(trusted.hierarchy, PolicyHierarchy::Test);
+        let trusted = anchors
+            .verify(&signing, CertificateRole::Signing, &[])
+            .unwrap();
+        assert_eq!(trusted.role, CertificateRole::Signing);
+        assert_eq!(
+            anchors.verify(&signing, CertificateRole::Authentication, &[]),
+            Err(ChainError::WrongRole {
+                expected: CertificateRole::Authentication,
+                found: CertificateRole::Signing
+            })
+        );
     }
 
     #[test]
