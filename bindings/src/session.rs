@@ -5,6 +5,13 @@
 //! cancelled) drops its future; the lease then gives the channel back with
 //! the card state forgotten, so the next call selects the application again
 //! instead of trusting state the card may no longer have.
+//!
+//! A call dropped while its VERIFY was at the card (a Kotlin coroutine
+//! cancelled: UniFFI drops the Rust future) cannot return an error any more.
+//! The lease records it instead, and the session reports it: the next call
+//! on the session fails with `VerifyOutcomeUnknown` (once), and
+//! [`CardSession::take_interrupted_verify`] lets the Kotlin wrapper turn the
+//! cancellation itself into that error.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -15,6 +22,7 @@ use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use zeroize::Zeroizing;
 
 use crate::error::MynaKitError;
+use crate::progress::{ProgressListener, Stage, WatchedTransport, Watcher, plan};
 use crate::records::{
     BasicInfo, CardFace, CardStatus, Certificate, CertificateKind, PinKind, PinState,
     TranscriptStats,
@@ -29,29 +37,68 @@ type Channel = CardChannel<Arc<dyn mynakit_core::CardTransport>>;
 #[derive(uniffi::Object)]
 pub struct CardSession {
     slot: Mutex<Option<Channel>>,
+    watcher: Watcher,
+    listener: Mutex<Option<Arc<dyn ProgressListener>>>,
+    /// The PIN whose VERIFY a dropped call left at the card, until reported.
+    interrupted: Mutex<Option<PinKind>>,
+}
+
+/// One operation: its stages (for progress) and the PIN it may verify.
+struct Operation {
+    plan: &'static [Stage],
+    pin: Option<PinKind>,
+}
+
+impl Operation {
+    const fn free(plan: &'static [Stage]) -> Self {
+        Self { plan, pin: None }
+    }
+
+    const fn with_pin(plan: &'static [Stage], pin: PinKind) -> Self {
+        Self {
+            plan,
+            pin: Some(pin),
+        }
+    }
 }
 
 /// The channel lent to one call. Dropped without [`Lease::finish`] (the call
 /// was cancelled mid-exchange), it forgets the card state before returning
-/// the channel.
+/// the channel, and records a VERIFY that was left at the card.
 struct Lease<'a> {
-    slot: &'a Mutex<Option<Channel>>,
+    session: &'a CardSession,
     channel: Option<Channel>,
+    pin: Option<PinKind>,
     finished: bool,
 }
 
 impl<'a> Lease<'a> {
-    fn take(slot: &'a Mutex<Option<Channel>>) -> Result<Self, MynaKitError> {
-        let channel = slot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn take(session: &'a CardSession, operation: Operation) -> Result<Self, MynaKitError> {
+        let channel = lock(&session.slot)
             .take()
             .ok_or(MynaKitError::SessionBusy)?;
-        Ok(Self {
-            slot,
+        let lease = Self {
+            session,
             channel: Some(channel),
+            pin: operation.pin,
             finished: false,
-        })
+        };
+        if let Some(pin) = lock(&session.interrupted).take() {
+            // Reported before anything else happens on this card: the app
+            // must read the PIN state before it offers the PIN again.
+            let mut lease = lease;
+            lease.finished = true;
+            return Err(MynaKitError::VerifyOutcomeUnknown {
+                tries_left: None,
+                detail: format!(
+                    "an earlier call was cancelled while the card was checking the {}",
+                    pin_name(pin)
+                ),
+            });
+        }
+        let listener = lock(&session.listener).clone();
+        session.watcher.start(operation.plan, listener);
+        Ok(lease)
     }
 
     fn channel(&mut self) -> Result<&mut Channel, MynaKitError> {
@@ -69,12 +116,29 @@ impl<'a> Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
+        let unanswered_verify = self.session.watcher.end();
         if let Some(mut channel) = self.channel.take() {
             if !self.finished {
                 channel.forget_card_state();
+                if unanswered_verify.is_some() {
+                    *lock(&self.session.interrupted) = self.pin;
+                }
             }
-            *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(channel);
+            *lock(&self.session.slot) = Some(channel);
         }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn pin_name(pin: PinKind) -> &'static str {
+    match pin {
+        PinKind::AuthPin => "authentication PIN",
+        PinKind::SigningPassword => "signing password",
+        PinKind::KenhojoPin => "Kenhojo PIN",
+        PinKind::CheckCodeB => "照合番号B",
     }
 }
 
@@ -88,13 +152,21 @@ fn last_try(allow: bool) -> LastTry {
 
 impl CardSession {
     pub(crate) fn over(link: Arc<dyn mynakit_core::CardTransport>) -> Arc<Self> {
+        let watcher = Watcher::default();
+        let watched = WatchedTransport {
+            inner: link,
+            watcher: watcher.clone(),
+        };
         Arc::new(Self {
-            slot: Mutex::new(Some(CardChannel::new(link))),
+            slot: Mutex::new(Some(CardChannel::new(Arc::new(watched)))),
+            watcher,
+            listener: Mutex::new(None),
+            interrupted: Mutex::new(None),
         })
     }
 
-    fn lease(&self) -> Result<Lease<'_>, MynaKitError> {
-        Lease::take(&self.slot)
+    fn lease(&self, operation: Operation) -> Result<Lease<'_>, MynaKitError> {
+        Lease::take(self, operation)
     }
 }
 
@@ -110,7 +182,7 @@ impl CardSession {
     /// Token kind, certificates present and the JPKI PIN states, without a
     /// PIN and without spending a try.
     pub async fn card_status(&self) -> Result<CardStatus, MynaKitError> {
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::free(plan::CARD_STATUS))?;
         let channel = lease.channel()?;
         let result = channel.jpki().status().await.map(|s| CardStatus {
             token_kind: s.token_kind.into(),
@@ -127,7 +199,7 @@ impl CardSession {
         &self,
         which: CertificateKind,
     ) -> Result<Certificate, MynaKitError> {
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::free(plan::READ_FREE))?;
         let result = lease.channel()?.jpki().read_certificate(which.into()).await;
         Certificate::from_card(&lease.finish(result)?)
     }
@@ -141,7 +213,10 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<Certificate, MynaKitError> {
         let password = SigningPassword::new(&Zeroizing::new(password))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::with_pin(
+            plan::VERIFY_READ,
+            PinKind::SigningPassword,
+        ))?;
         let result = lease
             .channel()?
             .jpki()
@@ -152,7 +227,7 @@ impl CardSession {
 
     /// A PIN's state, read without spending a try.
     pub async fn pin_status(&self, pin: PinKind) -> Result<PinState, MynaKitError> {
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::free(plan::PIN_STATUS))?;
         let channel = lease.channel()?;
         let result = match pin {
             PinKind::AuthPin => channel.jpki().pin_status(JpkiKey::Authentication).await,
@@ -173,7 +248,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<(), MynaKitError> {
         let pin = AuthPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::with_pin(plan::VERIFY, PinKind::AuthPin))?;
         let result = lease
             .channel()?
             .jpki()
@@ -190,7 +265,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<(), MynaKitError> {
         let password = SigningPassword::new(&Zeroizing::new(password))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::with_pin(plan::VERIFY, PinKind::SigningPassword))?;
         let result = lease
             .channel()?
             .jpki()
@@ -210,7 +285,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<Vec<u8>, MynaKitError> {
         let pin = AuthPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::with_pin(plan::VERIFY_SIGN, PinKind::AuthPin))?;
         let result = lease
             .channel()?
             .jpki()
@@ -229,7 +304,10 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<Vec<u8>, MynaKitError> {
         let password = SigningPassword::new(&Zeroizing::new(password))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::with_pin(
+            plan::VERIFY_SIGN,
+            PinKind::SigningPassword,
+        ))?;
         let result = lease
             .channel()?
             .jpki()
@@ -247,7 +325,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<BasicInfo, MynaKitError> {
         let pin = KenhojoPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::with_pin(plan::VERIFY_READ, PinKind::KenhojoPin))?;
         let result = lease
             .channel()?
             .kenhojo()
@@ -266,7 +344,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<String, MynaKitError> {
         let pin = KenhojoPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::with_pin(plan::VERIFY_READ, PinKind::KenhojoPin))?;
         let result = lease
             .channel()?
             .kenhojo()
@@ -294,7 +372,7 @@ impl CardSession {
             Zeroizing::new(security_code),
         );
         let code = CheckCodeB::from_card_front(&birth_date_text, &expiry_text, &security_code)?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(Operation::with_pin(plan::VERIFY_READ, PinKind::CheckCodeB))?;
         let result = lease
             .channel()?
             .kenmen()
@@ -303,9 +381,23 @@ impl CardSession {
         lease.finish(result).map(Into::into)
     }
 
+    /// Reports the steps of every later operation to `listener` ("step 2
+    /// of 4"); `None` stops reporting.
+    pub fn set_progress_listener(&self, listener: Option<Arc<dyn ProgressListener>>) {
+        *lock(&self.listener) = listener;
+    }
+
+    /// The PIN whose VERIFY was at the card when a call on this session was
+    /// cancelled, and forgets it (so the next call does not report it
+    /// again). The card may have counted a try: read the PIN state before
+    /// offering the PIN again. `None` when no VERIFY was cut off.
+    pub fn take_interrupted_verify(&self) -> Option<PinKind> {
+        lock(&self.interrupted).take()
+    }
+
     /// Round trips, bytes and card time of this session so far.
     pub fn transcript_stats(&self) -> Result<TranscriptStats, MynaKitError> {
-        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = lock(&self.slot);
         let channel = slot.as_ref().ok_or(MynaKitError::SessionBusy)?;
         Ok(channel.transcript().stats().into())
     }
