@@ -23,6 +23,10 @@ pub enum TransportFailure {
     /// The card did not answer in time.
     #[error("the card did not answer in time")]
     Timeout,
+    /// The exchange was stopped because the caller was cancelled (the
+    /// transport closed IsoDep or invalidated the CoreNFC session).
+    #[error("the exchange was cancelled")]
+    Cancelled,
     /// The link failed in another way.
     #[error("card link failed: {reason}")]
     Link {
@@ -44,6 +48,7 @@ impl From<TransportFailure> for TransportError {
             TransportFailure::CardRemoved => Self::CardRemoved,
             TransportFailure::NoCard => Self::NoCard,
             TransportFailure::Timeout => Self::Timeout,
+            TransportFailure::Cancelled => Self::Cancelled,
             TransportFailure::Link { reason } => Self::Link { message: reason },
         }
     }
@@ -55,6 +60,10 @@ impl From<TransportError> for TransportFailure {
             TransportError::CardRemoved => Self::CardRemoved,
             TransportError::NoCard => Self::NoCard,
             TransportError::Timeout => Self::Timeout,
+            TransportError::Cancelled => Self::Cancelled,
+            TransportError::Garbled { .. } => Self::Link {
+                reason: e.to_string(),
+            },
             TransportError::Link { message } => Self::Link { reason: message },
         }
     }
@@ -69,6 +78,14 @@ pub enum MynaKitError {
         /// Tries left after this one.
         tries_left: u8,
     },
+    /// The numbers read from the card front (照合番号B) do not match the
+    /// card: let the user correct them. Their limit is not published; never
+    /// retry on your own.
+    #[error("the card-front numbers do not match this card: {tries_left} tries left")]
+    WrongCheckCode {
+        /// Tries left after this one.
+        tries_left: u8,
+    },
     /// The PIN is blocked: only the municipal office can reset it. Nothing
     /// was sent.
     #[error("the PIN is blocked")]
@@ -77,6 +94,14 @@ pub enum MynaKitError {
     /// `allow_last_try`. Nothing was sent.
     #[error("only one PIN try is left; confirm before spending it")]
     LastTryNeedsConfirmation,
+    /// The card does not say how many tries are left (it reports a PIN as
+    /// verified that this session did not verify): ask the user to confirm,
+    /// then call again with `allow_last_try`. Nothing was sent.
+    #[error("the card does not report its PIN counter; confirm before sending the PIN")]
+    TriesUnknownNeedsConfirmation,
+    /// The operation was cancelled while the card was answering.
+    #[error("the operation was cancelled")]
+    Cancelled,
     /// The card went away while checking the PIN: the try may have been
     /// spent. Never retry on your own; read the PIN status after the user
     /// taps again.
@@ -180,6 +205,10 @@ impl From<TransportError> for MynaKitError {
             TransportError::CardRemoved | TransportError::NoCard | TransportError::Timeout => {
                 Self::CardRemoved
             }
+            TransportError::Cancelled => Self::Cancelled,
+            TransportError::Garbled { .. } => Self::LinkFailed {
+                reason: e.to_string(),
+            },
             TransportError::Link { message } => Self::LinkFailed { reason: message },
         }
     }
@@ -191,7 +220,9 @@ impl From<CardError> for MynaKitError {
             CardError::Transport(t) => t.into(),
             CardError::WrongPin { tries_left } => Self::WrongPin { tries_left },
             CardError::PinBlocked => Self::PinBlocked,
+            CardError::WrongCheckCode { tries_left } => Self::WrongCheckCode { tries_left },
             CardError::LastTryNeedsConfirmation => Self::LastTryNeedsConfirmation,
+            CardError::TriesUnknownNeedsConfirmation => Self::TriesUnknownNeedsConfirmation,
             CardError::VerifyOutcomeUnknown { tries_left, cause } => Self::VerifyOutcomeUnknown {
                 tries_left,
                 detail: cause.to_string(),

@@ -282,14 +282,14 @@ pub struct BasicInfo {
 }
 
 impl From<mynakit_core::BasicInfo> for BasicInfo {
-    fn from(b: mynakit_core::BasicInfo) -> Self {
+    fn from(mut b: mynakit_core::BasicInfo) -> Self {
         let (family, given) = b.name_parts();
         let (family_name, given_name) = (family.to_owned(), given.map(str::to_owned));
         Self {
-            name: b.name,
+            name: std::mem::take(&mut b.name),
             family_name,
             given_name,
-            address: b.address,
+            address: std::mem::take(&mut b.address),
             birth_date: b.birth_date.map(Into::into),
             sex: b.sex,
         }
@@ -331,17 +331,17 @@ impl std::fmt::Debug for CardFace {
 }
 
 impl From<mynakit_core::CardFace> for CardFace {
-    fn from(f: mynakit_core::CardFace) -> Self {
+    fn from(mut f: mynakit_core::CardFace) -> Self {
         Self {
             birth_date: f.birth_date.map(Into::into),
             sex: f.sex,
             card_expiry: f.card_expiry.into(),
-            photo_jp2: f.photo_jp2,
-            name_image: f.name_image,
-            address_image: f.address_image,
-            security_code_image: f.security_code_image,
-            card_public_key: f.card_public_key,
-            signature: f.signature,
+            photo_jp2: std::mem::take(&mut f.photo_jp2),
+            name_image: std::mem::take(&mut f.name_image),
+            address_image: std::mem::take(&mut f.address_image),
+            security_code_image: std::mem::take(&mut f.security_code_image),
+            card_public_key: std::mem::take(&mut f.card_public_key),
+            signature: std::mem::take(&mut f.signature),
         }
     }
 }

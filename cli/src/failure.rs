@@ -24,6 +24,8 @@ pub mod exit {
     pub const NOT_SUPPORTED: u8 = 9;
     /// The card's data did not parse or did not verify.
     pub const BAD_CARD_DATA: u8 = 10;
+    /// The numbers read from the card front (照合番号B) did not match the card.
+    pub const WRONG_CHECK_CODE: u8 = 11;
 }
 
 /// A failed command.
@@ -55,10 +57,17 @@ impl Failure {
                 CardError::Transport(
                     TransportError::CardRemoved | TransportError::NoCard | TransportError::Timeout,
                 ) => exit::CARD_MISSING,
-                CardError::Transport(TransportError::Link { .. }) => exit::OTHER,
+                CardError::Transport(
+                    TransportError::Link { .. }
+                    | TransportError::Cancelled
+                    | TransportError::Garbled { .. },
+                ) => exit::OTHER,
                 CardError::WrongPin { .. } => exit::WRONG_PIN,
+                CardError::WrongCheckCode { .. } => exit::WRONG_CHECK_CODE,
                 CardError::PinBlocked => exit::PIN_BLOCKED,
-                CardError::LastTryNeedsConfirmation => exit::LAST_TRY,
+                CardError::LastTryNeedsConfirmation | CardError::TriesUnknownNeedsConfirmation => {
+                    exit::LAST_TRY
+                }
                 CardError::VerifyOutcomeUnknown { .. } => exit::VERIFY_UNKNOWN,
                 CardError::NotFound { .. } | CardError::NotSupported { .. } => exit::NOT_SUPPORTED,
                 CardError::Malformed { .. } | CardError::UnexpectedStatus { .. } => {
@@ -81,9 +90,13 @@ impl Failure {
                 CardError::Transport(TransportError::NoCard) => "no_card",
                 CardError::Transport(TransportError::Timeout) => "timeout",
                 CardError::Transport(TransportError::Link { .. }) => "link_error",
+                CardError::Transport(TransportError::Cancelled) => "cancelled",
+                CardError::Transport(TransportError::Garbled { .. }) => "garbled_answer",
                 CardError::WrongPin { .. } => "wrong_pin",
+                CardError::WrongCheckCode { .. } => "wrong_check_code",
                 CardError::PinBlocked => "pin_blocked",
                 CardError::LastTryNeedsConfirmation => "last_try_needs_confirmation",
+                CardError::TriesUnknownNeedsConfirmation => "tries_unknown_needs_confirmation",
                 CardError::VerifyOutcomeUnknown { .. } => "verify_outcome_unknown",
                 CardError::PinRequired => "pin_required",
                 CardError::NotFound { .. } => "not_found",
@@ -104,6 +117,9 @@ impl Failure {
             Self::Card(CardError::LastTryNeedsConfirmation) => {
                 "only one PIN try is left; nothing was sent. Rerun with --allow-last-try to spend it".into()
             }
+            Self::Card(CardError::TriesUnknownNeedsConfirmation) => {
+                "the card does not report its PIN counter now; nothing was sent. Rerun with --allow-last-try to send the PIN anyway".into()
+            }
             Self::Card(e) => e.to_string(),
             Self::Input(m) | Self::Verification(m) | Self::Unsupported(m) | Self::Other(m) => {
                 m.clone()
@@ -115,9 +131,9 @@ impl Failure {
     pub fn to_json(&self) -> serde_json::Value {
         let mut error = json!({ "kind": self.kind(), "message": self.message(), "exit_code": self.exit_code() });
         match self {
-            Self::Card(CardError::WrongPin { tries_left }) => {
-                error["tries_left"] = json!(tries_left)
-            }
+            Self::Card(
+                CardError::WrongPin { tries_left } | CardError::WrongCheckCode { tries_left },
+            ) => error["tries_left"] = json!(tries_left),
             Self::Card(CardError::VerifyOutcomeUnknown { tries_left, .. }) => {
                 error["tries_left"] = json!(tries_left)
             }

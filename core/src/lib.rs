@@ -11,6 +11,19 @@
 //! The rooms are private; this page is the public surface. A session is a
 //! [`CardChannel`] over a transport; the applications are views on it.
 
+// Card and certificate bytes come from outside: no indexing or slicing
+// that could panic on them (tests may index their own fixtures).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 mod card;
 mod hex;
 mod jp;
@@ -39,7 +52,7 @@ pub use card::layout::{Application, FileId};
 pub use card::pin::{AuthPin, CardSecret, KenhojoPin, LastTry, PinFormatError, SigningPassword};
 pub use card::records::{Record, RecordError};
 pub use card::status::{Status, StatusWord};
-pub use card::transcript::{Answer, Exchange, Transcript, TranscriptStats};
+pub use card::transcript::{Answer, Exchange, SECRET_SLOT, Transcript, TranscriptStats};
 pub use card::verify::PinStatus;
 
 // PKI.

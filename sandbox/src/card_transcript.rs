@@ -10,9 +10,10 @@
 //!
 //! — the command number, milliseconds since the card was inserted, the
 //! command in hex, and the answer as its data length and status word
-//! (`< 256B 9000`). VERIFY data (and that of any other PIN-carrying
-//! command) is replaced by `**` per byte: the PIN never reaches the file,
-//! its length stays countable. Response data is never
+//! (`< 256B 9000`). The length byte and data of VERIFY (and of any other
+//! PIN-carrying command) are replaced by a fixed run of `**`, as long as the
+//! longest secret: neither the PIN nor its length reaches the file (the
+//! round trip stays countable). Response data is never
 //! written either (it can be the holder's name, address or My Number); only
 //! its length is. Card events (power, reset, ATR, removal) are `#` lines.
 
@@ -20,7 +21,7 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use mynakit_core::layout::ins;
-use mynakit_core::{CommandApdu, Hex};
+use mynakit_core::{CommandApdu, Hex, SECRET_SLOT};
 
 /// Instructions whose data is a PIN or password: VERIFY, and — though the
 /// virtual card refuses them — CHANGE REFERENCE DATA and RESET RETRY
@@ -36,16 +37,17 @@ pub fn redacted_hex(command: &[u8]) -> String {
     if !carries_secret || command.len() <= 4 {
         return Hex(command).to_string();
     }
-    // Keep the header and the length byte(s); a command that does not
-    // parse has everything after the header hidden, to be safe.
-    let keep = match CommandApdu::parse(command) {
-        Ok(parsed) if parsed.data.is_empty() => command.len(),
-        Ok(_) if command[4] == 0 => 7,
-        Ok(_) => 5,
-        Err(_) => 4,
-    };
-    let (shown, hidden) = command.split_at(keep.min(command.len()));
-    format!("{}{}", Hex(shown), "**".repeat(hidden.len()))
+    // A command with no data (a counter read) is shown whole. Otherwise only
+    // the header: the length byte(s) would tell the secret's length, so
+    // they and the data become one fixed-size mask (one Lc byte and
+    // SECRET_SLOT data bytes); a command that does not parse is masked too.
+    if let Ok(parsed) = CommandApdu::parse(command)
+        && parsed.data.is_empty()
+    {
+        return Hex(command).to_string();
+    }
+    let header = command.get(..4).unwrap_or(command);
+    format!("{}{}", Hex(header), "**".repeat(1 + SECRET_SLOT))
 }
 
 /// Writes the transcript lines, flushing each one before the card answers,
@@ -181,25 +183,37 @@ mod tests {
     }
 
     #[test]
-    fn verify_data_never_reaches_the_file() {
+    fn neither_verify_data_nor_its_length_reaches_the_file() {
+        let mask = "**".repeat(1 + SECRET_SLOT);
         assert_eq!(
             redacted_hex(&[0, 0x20, 0, 0x98, 4, b'1', b'2', b'3', b'4']),
-            "0020009804********"
+            format!("00200098{mask}")
+        );
+        // A 6- and a 16-character password leave the same line.
+        assert_eq!(
+            redacted_hex(&[0, 0x20, 0, 0x9B, 6, b'A', b'B', b'C', b'1', b'2', b'3']),
+            redacted_hex(&[
+                0, 0x20, 0, 0x9B, 16, b'A', b'B', b'C', b'D', b'E', b'F', b'G', b'H', b'1', b'2',
+                b'3', b'4', b'5', b'6', b'7', b'8'
+            ])
         );
         assert_eq!(redacted_hex(&[0, 0x20, 0, 0x80]), "00200080");
         assert_eq!(
             redacted_hex(&[0, 0x20, 0, 0x80, 0, 0, 2, b'4', b'2']),
-            "00200080000002****"
+            format!("00200080{mask}")
         );
         // Malformed: everything after the header is hidden.
-        assert_eq!(redacted_hex(&[0, 0x20, 0, 0x80, 9, b'4']), "00200080****");
+        assert_eq!(
+            redacted_hex(&[0, 0x20, 0, 0x80, 9, b'4']),
+            format!("00200080{mask}")
+        );
         assert_eq!(redacted_hex(&[0, 0xB0, 0, 0, 4]), "00B0000004");
         // CHANGE REFERENCE DATA carries two PINs.
         assert_eq!(
             redacted_hex(&[
                 0, 0x24, 0, 0x98, 8, b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8'
             ]),
-            "0024009808****************"
+            format!("00240098{mask}")
         );
     }
 
@@ -241,7 +255,8 @@ mod tests {
                 },
                 TranscriptEntry {
                     ins: 0x20,
-                    command_bytes: 9,
+                    // Header and the fixed mask, whatever the PIN's length.
+                    command_bytes: 4 + 1 + SECRET_SLOT,
                     response_bytes: Some(2)
                 },
                 TranscriptEntry {

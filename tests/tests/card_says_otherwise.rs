@@ -34,7 +34,9 @@ fn a_card_answering_9000_to_the_counter_read_gets_no_pin() {
             .jpki()
             .verify_auth_pin(&AuthPin::new("9999").unwrap(), LastTry::Refuse),
     );
-    assert_eq!(result, Ok(()), "the card's word is taken");
+    // "Verified" is not "correct" (issue 7, defect 3): the PIN is neither
+    // sent nor vouched for; the caller must confirm.
+    assert_eq!(result, Err(CardError::TriesUnknownNeedsConfirmation));
     assert_eq!(
         sandbox.card().tries_left(Application::Jpki, jpki::AUTH_PIN),
         Some(1)
@@ -46,14 +48,18 @@ fn a_card_answering_9000_to_the_counter_read_gets_no_pin() {
             .iter()
             .any(|c| is_verify_with_data(c))
     );
-    // The card then refuses to sign (it was not really verified): a typed error, and the cache is dropped.
-    let err = block_on(channel.jpki().sign(
-        JpkiKey::Authentication,
-        &mynakit_core::DigestInfo::sha256(b"x"),
-    ))
-    .unwrap_err();
-    assert_eq!(err, CardError::PinRequired);
     assert!(!channel.is_verified(Application::Jpki, jpki::AUTH_PIN));
+    // Confirmed, the PIN goes to the card, which judges it.
+    let confirmed = block_on(
+        channel
+            .jpki()
+            .verify_auth_pin(&AuthPin::new("9999").unwrap(), LastTry::Allow),
+    );
+    assert_eq!(confirmed, Err(CardError::PinBlocked));
+    assert_eq!(
+        sandbox.card().tries_left(Application::Jpki, jpki::AUTH_PIN),
+        Some(0)
+    );
 }
 
 #[test]

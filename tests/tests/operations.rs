@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use mynakit_core::EraError;
 use mynakit_core::PinStatus;
+use mynakit_core::layout::Application;
 use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use mynakit_core::{CardChannel, CardError};
 use mynakit_core::{CertificatePresence, FreeCertificate, JpkiKey, TokenKind};
@@ -252,13 +253,23 @@ fn kenmen_opens_with_the_printed_card_front() {
     assert_eq!(face.photo_jp2, holder.photo);
     assert_eq!(face.signature.len(), 256);
 
-    // A misread security code is a wrong code: the card counts it.
+    // A misread security code is a wrong card-front code, not a wrong PIN
+    // (issue 7, item 10): the card counts it.
     let mut channel = session(&sandbox);
     let misread = CheckCodeB::from_card_front(FRONT_BIRTH_DATE, FRONT_EXPIRY, "4822").unwrap();
-    assert!(matches!(
+    let before = sandbox
+        .card()
+        .tries_left(
+            Application::Kenmen,
+            mynakit_core::layout::kenmen::CHECK_CODE_B,
+        )
+        .unwrap();
+    assert_eq!(
         block_on(channel.kenmen().read_face(&misread, LastTry::Refuse)),
-        Err(CardError::WrongPin { .. })
-    ));
+        Err(CardError::WrongCheckCode {
+            tries_left: before - 1
+        })
+    );
 }
 
 #[test]

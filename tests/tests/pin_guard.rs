@@ -174,3 +174,144 @@ fn selecting_another_application_drops_the_verified_state() {
     .unwrap();
     assert_eq!(verifies_sent(&sandbox), before + 1);
 }
+
+/// Issue 7, defect 3: once a PIN was verified in a session, a different PIN
+/// must not be answered "verified": the card decides (and counts the try).
+#[test]
+fn a_verified_session_does_not_vouch_for_another_pin() {
+    let sandbox = Sandbox::new();
+    let mut channel = session(&sandbox);
+    assert_eq!(verify(&mut channel, PIN, LastTry::Refuse), Ok(()));
+    assert_eq!(verifies_sent(&sandbox), 1);
+    // The same PIN again: nothing is sent.
+    assert_eq!(verify(&mut channel, PIN, LastTry::Refuse), Ok(()));
+    assert_eq!(verifies_sent(&sandbox), 1);
+    // Another PIN goes to the card, which refuses it and counts the try.
+    assert_eq!(
+        verify(&mut channel, "9999", LastTry::Refuse),
+        Err(CardError::WrongPin { tries_left: 2 })
+    );
+    assert_eq!(verifies_sent(&sandbox), 2);
+    // The session no longer counts the PIN as verified: the right one is sent again.
+    assert_eq!(verify(&mut channel, PIN, LastTry::Refuse), Ok(()));
+    assert_eq!(verifies_sent(&sandbox), 3);
+    assert_eq!(
+        block_on(channel.jpki().pin_status(JpkiKey::Authentication)),
+        Ok(PinStatus::TriesLeft { tries: 3 })
+    );
+}
+
+/// Issue 7, defect 3: a VERIFY answered with garbage (one byte, no status
+/// word) may have been counted by the card: `VerifyOutcomeUnknown`, with the
+/// counter read back, never `Malformed`.
+#[test]
+fn a_garbled_verify_answer_is_an_unknown_outcome() {
+    use mynakit_core::TransportError;
+    use mynakit_tests::MangledTransport;
+    for garbage in [vec![], vec![0x63], vec![0x90]] {
+        let sandbox = Sandbox::new();
+        let g = garbage.clone();
+        let transport = MangledTransport::new(
+            sandbox.transport(LinkSwitches::default()),
+            Box::new(move |_, command, answer| {
+                Ok(if is_verify_with_data(command) {
+                    g.clone()
+                } else {
+                    answer
+                })
+            }),
+        );
+        let mut channel = CardChannel::new(&transport);
+        let result = block_on(
+            channel
+                .jpki()
+                .verify_auth_pin(&AuthPin::new("9999").unwrap(), LastTry::Refuse),
+        );
+        assert_eq!(
+            result,
+            Err(CardError::VerifyOutcomeUnknown {
+                // The wrong PIN reached the card, which counted it.
+                tries_left: Some(2),
+                cause: TransportError::Garbled {
+                    length: garbage.len()
+                },
+            }),
+            "garbage {garbage:02X?}"
+        );
+        assert_eq!(channel.interrupted_verify(), None);
+    }
+}
+
+/// Issue 7, defect 3: a VERIFY whose caller is dropped while the card
+/// answers (a cancelled coroutine or task) leaves a marker; resolving it
+/// reads the counter back and reports `VerifyOutcomeUnknown` (cause
+/// `Cancelled`), never a plain cancellation.
+#[test]
+fn a_dropped_verify_is_reported_as_an_unknown_outcome() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Waker};
+
+    use mynakit_core::{CardTransport, LinkCapabilities, TransportError};
+
+    /// Passes commands to the card but never answers a VERIFY with data
+    /// (after the card acted on it), as a link whose caller is cancelled.
+    struct Hangs<'a> {
+        card: VirtualTransport,
+        hung: &'a AtomicBool,
+    }
+    #[async_trait::async_trait]
+    impl CardTransport for Hangs<'_> {
+        fn capabilities(&self) -> LinkCapabilities {
+            self.card.capabilities()
+        }
+        async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+            let answer = self.card.transmit(command).await?;
+            if is_verify_with_data(command) && !self.hung.swap(true, Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            Ok(answer)
+        }
+    }
+
+    let sandbox = Sandbox::new();
+    let hung = AtomicBool::new(false);
+    let mut channel = CardChannel::new(Hangs {
+        card: sandbox.transport(LinkSwitches::default()),
+        hung: &hung,
+    });
+    {
+        let wrong = AuthPin::new("9999").unwrap();
+        let mut jpki = channel.jpki();
+        let mut verify = pin!(jpki.verify_auth_pin(&wrong, LastTry::Refuse));
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..8 {
+            assert!(verify.as_mut().poll(&mut cx).is_pending());
+        }
+        // Dropped here, as a cancelled coroutine drops it.
+    }
+    assert!(hung.load(Ordering::SeqCst), "the VERIFY reached the card");
+    assert_eq!(
+        channel.interrupted_verify().map(|v| (v.app, v.pin)),
+        Some((Application::Jpki, jpki::AUTH_PIN))
+    );
+    assert_eq!(
+        block_on(channel.resolve_interrupted_verify()),
+        Some(CardError::VerifyOutcomeUnknown {
+            tries_left: Some(2),
+            cause: TransportError::Cancelled,
+        })
+    );
+    assert_eq!(channel.interrupted_verify(), None);
+    assert_eq!(block_on(channel.resolve_interrupted_verify()), None);
+    // Nothing was verified: the next operation asks the card again.
+    assert_eq!(
+        block_on(
+            channel
+                .jpki()
+                .verify_auth_pin(&AuthPin::new(PIN).unwrap(), LastTry::Refuse)
+        ),
+        Ok(())
+    );
+}

@@ -128,21 +128,23 @@ impl CommandApdu {
             // Case 2 short.
             [le] => cmd.ne = Some(short_ne(*le)),
             // Extended forms start with a zero byte and are at least 3 bytes long.
-            [0, rest @ ..] if rest.len() >= 2 => {
-                let lc = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
-                let after = &rest[2..];
+            [0, hi, lo, after @ ..] => {
+                let lc = usize::from(u16::from_be_bytes([*hi, *lo]));
                 if after.is_empty() {
                     // Case 2 extended.
-                    cmd.ne = Some(ext_ne(rest[0], rest[1]));
+                    cmd.ne = Some(ext_ne(*hi, *lo));
                 } else if lc == 0 {
                     return Err(ApduFormatError::BadLength);
                 } else if after.len() == lc {
                     cmd.data = after.to_vec();
-                } else if after.len() == lc + 2 {
-                    cmd.data = after[..lc].to_vec();
-                    cmd.ne = Some(ext_ne(after[lc], after[lc + 1]));
                 } else {
-                    return Err(ApduFormatError::BadLength);
+                    match after.split_at_checked(lc) {
+                        Some((data, [le_hi, le_lo])) => {
+                            cmd.data = data.to_vec();
+                            cmd.ne = Some(ext_ne(*le_hi, *le_lo));
+                        }
+                        _ => return Err(ApduFormatError::BadLength),
+                    }
                 }
             }
             [lc, rest @ ..] => {
@@ -150,13 +152,13 @@ impl CommandApdu {
                 if lc == 0 {
                     return Err(ApduFormatError::BadLength);
                 }
-                if rest.len() == lc {
-                    cmd.data = rest.to_vec();
-                } else if rest.len() == lc + 1 {
-                    cmd.data = rest[..lc].to_vec();
-                    cmd.ne = Some(short_ne(rest[lc]));
-                } else {
-                    return Err(ApduFormatError::BadLength);
+                match rest.split_at_checked(lc) {
+                    Some((data, [])) => cmd.data = data.to_vec(),
+                    Some((data, [le])) => {
+                        cmd.data = data.to_vec();
+                        cmd.ne = Some(short_ne(*le));
+                    }
+                    _ => return Err(ApduFormatError::BadLength),
                 }
             }
         }

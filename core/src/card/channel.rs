@@ -35,12 +35,32 @@ pub enum ContentLength {
     Exact(usize),
 }
 
+/// A PIN this session verified, with the VERIFY data that did it, so that a
+/// later check of a *different* PIN is sent to the card instead of being
+/// answered "verified" (a verified PIN is not a correct PIN).
+struct VerifiedPin {
+    pin: FileId,
+    data: Zeroizing<Vec<u8>>,
+}
+
+/// A VERIFY with data that was sent and never answered because the caller
+/// dropped the operation (a Kotlin coroutine or Swift task cancelled): the
+/// card may have counted a try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterruptedVerify {
+    /// The application the PIN belongs to.
+    pub app: Application,
+    /// The PIN.
+    pub pin: FileId,
+}
+
 /// A session with one card over one transport.
-pub struct CardChannel<T> {
+pub struct CardChannel<T = std::sync::Arc<dyn CardTransport>> {
     transport: T,
     capabilities: LinkCapabilities,
     selected: Option<Application>,
-    verified: Vec<FileId>,
+    verified: Vec<VerifiedPin>,
+    verify_in_flight: Option<InterruptedVerify>,
     extended_refused: bool,
     transcript: Transcript,
 }
@@ -54,6 +74,7 @@ impl<T: CardTransport> CardChannel<T> {
             capabilities,
             selected: None,
             verified: Vec::new(),
+            verify_in_flight: None,
             extended_refused: false,
             transcript: Transcript::default(),
         }
@@ -87,17 +108,46 @@ impl<T: CardTransport> CardChannel<T> {
 
     /// True when `pin` was verified in the currently selected application during this session.
     pub fn is_verified(&self, app: Application, pin: FileId) -> bool {
-        self.selected == Some(app) && self.verified.contains(&pin)
+        self.selected == Some(app) && self.verified.iter().any(|v| v.pin == pin)
     }
 
-    pub(crate) fn mark_verified(&mut self, pin: FileId) {
-        if !self.verified.contains(&pin) {
-            self.verified.push(pin);
-        }
+    /// True when `pin` was verified in the selected application `app` with
+    /// exactly this VERIFY data.
+    pub(crate) fn is_verified_with(&self, app: Application, pin: FileId, data: &[u8]) -> bool {
+        self.selected == Some(app)
+            && self
+                .verified
+                .iter()
+                .any(|v| v.pin == pin && same_secret(&v.data, data))
+    }
+
+    pub(crate) fn mark_verified(&mut self, pin: FileId, data: &[u8]) {
+        self.mark_unverified(pin);
+        self.verified.push(VerifiedPin {
+            pin,
+            data: Zeroizing::new(data.to_vec()),
+        });
     }
 
     pub(crate) fn mark_unverified(&mut self, pin: FileId) {
-        self.verified.retain(|p| *p != pin);
+        self.verified.retain(|v| v.pin != pin);
+    }
+
+    /// The VERIFY that was in flight when an earlier operation was dropped,
+    /// if any. It stays set until [`Self::resolve_interrupted_verify`] or
+    /// [`Self::take_interrupted_verify`] clears it; forgetting the card state
+    /// does not clear it.
+    pub fn interrupted_verify(&self) -> Option<InterruptedVerify> {
+        self.verify_in_flight
+    }
+
+    /// Clears and returns the interrupted VERIFY, without reading the counter.
+    pub fn take_interrupted_verify(&mut self) -> Option<InterruptedVerify> {
+        self.verify_in_flight.take()
+    }
+
+    pub(crate) fn set_verify_in_flight(&mut self, verify: Option<InterruptedVerify>) {
+        self.verify_in_flight = verify;
     }
 
     /// One exchange, recorded. A transport failure leaves the card state unknown.
@@ -166,16 +216,16 @@ impl<T: CardTransport> CardChannel<T> {
             response = self.exchange(&again).await?;
         }
         // The card has already executed the command; GET RESPONSE only collects the rest.
-        let mut data = std::mem::take(&mut response.data);
+        let mut data = Zeroizing::new(std::mem::take(&mut response.data));
         for _ in 0..256 {
             let Status::BytesRemaining(n) = response.sw.meaning() else {
                 break;
             };
             let get = CommandApdu::new(0x00, ins::GET_RESPONSE, 0, 0).expect(u32::from(n));
             response = self.exchange(&get).await?;
-            data.append(&mut response.data);
+            append_wiping(&mut data, &response.data, None);
         }
-        response.data = data;
+        response.data = std::mem::take(&mut *data);
         Ok(response)
     }
 
@@ -239,15 +289,18 @@ impl<T: CardTransport> CardChannel<T> {
 
     /// Reads an EF of `app` in as few READ BINARY commands as the link allows:
     /// the first by short EF identifier (no SELECT EF), the rest by offset.
+    ///
+    /// The content may be personal data: it comes back in a buffer that is
+    /// wiped on drop, and growing it never leaves a copy behind.
     pub async fn read_ef(
         &mut self,
         app: Application,
         ef: FileId,
         content: ContentLength,
         what: &'static str,
-    ) -> Result<Vec<u8>, CardError> {
+    ) -> Result<Zeroizing<Vec<u8>>, CardError> {
         let mut fresh = self.select(app).await?;
-        let mut buf: Vec<u8> = Vec::new();
+        let mut buf: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
         let mut total = match content {
             ContentLength::Exact(n) => Some(n),
             ContentLength::Tlv => None,
@@ -323,7 +376,7 @@ impl<T: CardTransport> CardChannel<T> {
             }
             let short_read = response.sw.meaning() == Status::EndOfFile
                 || (response.data.len() as u64) < u64::from(ne);
-            buf.extend_from_slice(&response.data);
+            append_wiping(&mut buf, &response.data, total);
             if total.is_none() {
                 total =
                     tlv_total_length(&buf).map_err(|detail| CardError::malformed(what, detail))?;
@@ -395,6 +448,26 @@ pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, String> {
     pos.checked_add(content)
         .map(Some)
         .ok_or_else(|| "length overflows".into())
+}
+
+/// Appends `extra` to `buf`. When `buf` must grow, the bytes move to a new
+/// buffer (sized for `expected_total` when known) and the old one is wiped,
+/// so no copy of card data is left in freed memory.
+fn append_wiping(buf: &mut Zeroizing<Vec<u8>>, extra: &[u8], expected_total: Option<usize>) {
+    let needed = buf.len().saturating_add(extra.len());
+    if buf.capacity() < needed {
+        let capacity = expected_total.unwrap_or(0).max(needed);
+        let mut grown = Zeroizing::new(Vec::with_capacity(capacity));
+        grown.extend_from_slice(buf);
+        // The old buffer is wiped when `grown` replaces it.
+        *buf = grown;
+    }
+    buf.extend_from_slice(extra);
+}
+
+/// Compares two secrets without an early exit on the first difference.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub(crate) fn app_name(app: Application) -> &'static str {

@@ -92,14 +92,22 @@ impl CheckCodeB {
                 "must be after the birth year".to_owned(),
             ));
         }
-        let mut code = Zeroizing::new([0u8; 14]);
-        code[..6].copy_from_slice(&birth_date.yymmdd());
+        // YYMMDD (era year), the 4-digit expiry year, the 4-digit security code.
+        let mut year_digits = [0u8; 4];
         let mut year = expiry_year;
-        for digit in code[6..10].iter_mut().rev() {
+        for digit in year_digits.iter_mut().rev() {
             *digit = b'0' + (year % 10) as u8;
             year /= 10;
         }
-        code[10..].copy_from_slice(&security_code.0[..]);
+        let mut code = Zeroizing::new([0u8; 14]);
+        let parts = birth_date
+            .yymmdd()
+            .into_iter()
+            .chain(year_digits)
+            .chain(security_code.0.iter().copied());
+        for (slot, byte) in code.iter_mut().zip(parts) {
+            *slot = byte;
+        }
         Ok(Self(code))
     }
 
@@ -140,11 +148,12 @@ fn expiry_year_from_text(text: &str) -> Result<u16, CheckCodeError> {
     let start = normalised
         .find(|c: char| c.is_ascii_digit())
         .ok_or_else(|| CheckCodeError::ExpiryYear("no year found".to_owned()))?;
-    let digits = &normalised[start..];
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    let digits = &digits[..end];
+    let digits: String = normalised
+        .get(start..)
+        .unwrap_or_default()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     if digits.len() != 4 {
         return Err(CheckCodeError::ExpiryYear(
             "expected the 4-digit Western year (such as 2035)".to_owned(),

@@ -15,12 +15,27 @@ pub enum CardError {
         /// Tries left after this one.
         tries_left: u8,
     },
+    /// A code built from the card (照合番号A or B: the card-front numbers, or
+    /// the My Number) did not match; this many tries are left. Its limit is
+    /// not published: never retry it automatically.
+    #[error("the numbers from the card front do not match this card ({tries_left} {} left)", if *tries_left == 1 { "try" } else { "tries" })]
+    WrongCheckCode {
+        /// Tries left after this one.
+        tries_left: u8,
+    },
     /// The PIN is blocked; only the municipal office (or a PIN reset) can unblock it.
     #[error("the PIN is blocked")]
     PinBlocked,
     /// Only one try is left: the caller must confirm before it is spent.
     #[error("only one PIN try is left; confirm explicitly before spending it")]
     LastTryNeedsConfirmation,
+    /// The card will not say how many tries are left (it answers "verified"
+    /// to the counter read, for a secret this session did not verify): the
+    /// caller must confirm before a secret is sent.
+    #[error(
+        "the card does not report its PIN counter now; confirm explicitly before sending a PIN"
+    )]
+    TriesUnknownNeedsConfirmation,
     /// The answer to a VERIFY was lost, so the try may or may not have been spent.
     #[error("the card went away during VERIFY; a try may have been spent (tries left: {})",
         .tries_left.map_or_else(|| "unknown".to_owned(), |n| n.to_string()))]

@@ -252,7 +252,9 @@ impl<'a, T: CardTransport> Jpki<'a, T> {
             .channel
             .read_ef(Application::Jpki, file, ContentLength::Tlv, what)
             .await?;
-        CardCertificate::from_der(der).map_err(|e| CardError::malformed(what, e))
+        let mut der = der;
+        CardCertificate::from_der(std::mem::take(&mut *der))
+            .map_err(|e| CardError::malformed(what, e))
     }
 
     /// Reads the signing certificate, verifying the signing password first

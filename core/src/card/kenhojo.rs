@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use zeroize::Zeroize;
 
 use super::channel::{CardChannel, ContentLength};
 use super::error::CardError;
@@ -13,8 +14,9 @@ use super::verify::PinStatus;
 use crate::jp::person::{MyNumber, Sex};
 use crate::platform::CardTransport;
 
-/// The basic four (基本4情報) as the chip records them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The basic four (基本4情報) as the chip records them. Personal data:
+/// redacted in `Debug`, name and address wiped on drop.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct BasicInfo {
     /// Full name; family and given name are separated by U+3000.
     pub name: String,
@@ -24,6 +26,24 @@ pub struct BasicInfo {
     pub birth_date: Option<NaiveDate>,
     /// Sex.
     pub sex: Sex,
+}
+
+impl std::fmt::Debug for BasicInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicInfo")
+            .field("name", &"<redacted>")
+            .field("address", &"<redacted>")
+            .field("birth_date", &"<redacted>")
+            .field("sex", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Drop for BasicInfo {
+    fn drop(&mut self) {
+        self.name.zeroize();
+        self.address.zeroize();
+    }
 }
 
 impl BasicInfo {
@@ -54,8 +74,8 @@ impl BasicInfo {
 pub fn parse_my_number(bytes: &[u8]) -> Result<MyNumber, CardError> {
     const WHAT: &str = "My Number record";
     match bytes {
-        [0xFF, 0x10, 0x0C, digits @ ..] if digits.len() >= 12 => {
-            let digits = std::str::from_utf8(&digits[..12])
+        [0xFF, 0x10, 0x0C, rest @ ..] if let Some(digits) = rest.get(..12) => {
+            let digits = std::str::from_utf8(digits)
                 .map_err(|_| CardError::malformed(WHAT, "not ASCII digits"))?;
             MyNumber::new(digits).map_err(|e| CardError::malformed(WHAT, e))
         }
@@ -93,6 +113,7 @@ impl<'a, T: CardTransport> Kenhojo<'a, T> {
         self.channel
             .verify_pin(Application::Kenhojo, kenhojo::PIN, pin, last_try)
             .await?;
+        // Wiped on drop (read_ef's buffer).
         let bytes = self
             .channel
             .read_ef(
@@ -115,16 +136,15 @@ impl<'a, T: CardTransport> Kenhojo<'a, T> {
         self.channel
             .verify_pin(Application::Kenhojo, kenhojo::PIN, pin, last_try)
             .await?;
-        let bytes = zeroize::Zeroizing::new(
-            self.channel
-                .read_ef(
-                    Application::Kenhojo,
-                    kenhojo::MY_NUMBER,
-                    ContentLength::Exact(15),
-                    "My Number record",
-                )
-                .await?,
-        );
+        let bytes = self
+            .channel
+            .read_ef(
+                Application::Kenhojo,
+                kenhojo::MY_NUMBER,
+                ContentLength::Exact(15),
+                "My Number record",
+            )
+            .await?;
         parse_my_number(&bytes)
     }
 }
@@ -144,6 +164,20 @@ mod tests {
             parse_my_number(&bytes),
             Err(CardError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn basic_info_is_redacted_in_debug() {
+        let info = BasicInfo {
+            name: "番号\u{3000}花子".into(),
+            address: "東京都千代田区霞が関2-1-2".into(),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1985, 6, 15),
+            sex: Sex::Female,
+        };
+        let shown = format!("{info:?}");
+        for secret in ["花子", "千代田", "1985", "Female"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use zeroize::Zeroize;
 
 use super::channel::{CardChannel, ContentLength};
 use super::check_code::CheckCodeB;
@@ -46,11 +47,21 @@ pub struct CardFace {
 impl std::fmt::Debug for CardFace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CardFace")
-            .field("birth_date", &self.birth_date)
-            .field("sex", &self.sex)
+            .field("birth_date", &"<redacted>")
+            .field("sex", &"<redacted>")
             .field("card_expiry", &self.card_expiry)
             .field("photo_jp2", &format_args!("{} bytes", self.photo_jp2.len()))
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for CardFace {
+    fn drop(&mut self) {
+        // The photo and the printed name and address are personal data.
+        self.photo_jp2.zeroize();
+        self.name_image.zeroize();
+        self.address_image.zeroize();
+        self.security_code_image.zeroize();
     }
 }
 

@@ -72,6 +72,21 @@ impl FileId {
     }
 }
 
+/// True when `pin` in `app` is a code derived from the card itself (照合番号A
+/// or B, the Kenmen birth-date key) rather than a PIN the holder chose.
+pub fn is_card_derived_code(app: Application, pin: FileId) -> bool {
+    match app {
+        Application::Jpki => false,
+        Application::Kenhojo => [kenhojo::CHECK_CODE_A, kenhojo::CHECK_CODE_B].contains(&pin),
+        Application::Kenmen => [
+            kenmen::CHECK_CODE_A,
+            kenmen::CHECK_CODE_B,
+            kenmen::BIRTH_DATE_KEY,
+        ]
+        .contains(&pin),
+    }
+}
+
 /// JPKI application files.
 pub mod jpki {
     use super::FileId;

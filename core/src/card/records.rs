@@ -2,6 +2,7 @@
 //! holding private-class primitive fields (`DF21` offsets, `DF22` …).
 
 use iso7816_tlv::ber::{Tag, Tlv, Value};
+use zeroize::Zeroizing;
 
 /// Why a record does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,10 +31,23 @@ pub enum RecordError {
     },
 }
 
-/// The fields of one container, in card order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The fields of one container, in card order. They are personal data:
+/// wiped on drop, and `Debug` shows only tags and lengths.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Record {
-    fields: Vec<(u16, Vec<u8>)>,
+    fields: Vec<(u16, Zeroizing<Vec<u8>>)>,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.fields
+                    .iter()
+                    .map(|(tag, value)| format!("{tag:04X}: {} bytes", value.len())),
+            )
+            .finish()
+    }
 }
 
 fn tag_u16(tag: &Tag) -> Option<u16> {
@@ -64,7 +78,7 @@ impl Record {
             let tag = tag_u16(child.tag())
                 .ok_or_else(|| RecordError::Tlv("tag longer than two bytes".into()))?;
             match child.value() {
-                Value::Primitive(bytes) => fields.push((tag, bytes.clone())),
+                Value::Primitive(bytes) => fields.push((tag, Zeroizing::new(bytes.clone()))),
                 Value::Constructed(_) => {
                     return Err(RecordError::BadField {
                         tag,

@@ -42,6 +42,10 @@ impl Answer {
     }
 }
 
+/// The bytes a secret is counted as in a transcript: the longest secret the
+/// card takes (a 16-character signing password), so lengths do not leak.
+pub const SECRET_SLOT: usize = 16;
+
 /// One command and what came back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exchange {
@@ -49,7 +53,9 @@ pub struct Exchange {
     pub command: Vec<u8>,
     /// True when the command's secret data was left out of [`Self::command`].
     pub redacted: bool,
-    /// Bytes actually sent (the full command, secrets included).
+    /// Bytes sent. For a command carrying a secret this counts the secret
+    /// as [`SECRET_SLOT`] bytes whatever its length, so that neither the
+    /// trace nor the totals reveal how long a password is.
     pub bytes_sent: usize,
     /// The answer's size and status word, or the transport error that replaced it.
     pub outcome: Result<Answer, TransportError>,
@@ -66,15 +72,18 @@ impl Exchange {
         elapsed: Duration,
     ) -> Self {
         let redacted = command.carries_secret();
-        let shown = if redacted {
-            encoded[..4.min(encoded.len())].to_vec()
+        let (shown, bytes_sent) = if redacted {
+            let header = encoded.get(..4).unwrap_or(encoded).to_vec();
+            // Header, one Lc byte and the secret rounded up to the longest one.
+            let sent = header.len() + 1 + SECRET_SLOT;
+            (header, sent)
         } else {
-            encoded.to_vec()
+            (encoded.to_vec(), encoded.len())
         };
         Self {
             command: shown,
             redacted,
-            bytes_sent: encoded.len(),
+            bytes_sent,
             outcome,
             elapsed,
         }

@@ -7,12 +7,12 @@
 use serde::Serialize;
 
 use super::apdu::CommandApdu;
-use super::channel::{CardChannel, Resend};
+use super::channel::{CardChannel, InterruptedVerify, Resend};
 use super::error::CardError;
-use super::layout::{Application, FileId, ins};
+use super::layout::{Application, FileId, ins, is_card_derived_code};
 use super::pin::{CardSecret, LastTry};
 use super::status::Status;
-use crate::platform::CardTransport;
+use crate::platform::{CardTransport, TransportError};
 
 /// The state of a PIN, read without spending a try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,9 +78,10 @@ impl<T: CardTransport> CardChannel<T> {
     }
 
     /// Verifies a PIN once: checks the counter first, refuses the last try
-    /// unless `last_try` allows it, and never resends. Sends no PIN when this
-    /// session already verified it in the selected application, or when the
-    /// card reports it verified.
+    /// unless `last_try` allows it, and never resends. Sends nothing when this
+    /// session already verified exactly this secret in the selected
+    /// application; a different secret is sent to the card (after the
+    /// counter check), so `Ok` always means the card accepted *this* secret.
     pub async fn verify_pin(
         &mut self,
         app: Application,
@@ -88,7 +89,8 @@ impl<T: CardTransport> CardChannel<T> {
         secret: &impl CardSecret,
         last_try: LastTry,
     ) -> Result<(), CardError> {
-        if self.is_verified(app, pin) {
+        let data = secret.verify_data();
+        if self.is_verified_with(app, pin, data) {
             return Ok(());
         }
         match last_try {
@@ -103,37 +105,45 @@ impl<T: CardTransport> CardChannel<T> {
                 PinStatus::TriesLeft { tries: 1 } => {
                     return Err(CardError::LastTryNeedsConfirmation);
                 }
-                // Some cards answer 9000 to the bare VERIFY while the PIN is
-                // verified. The counter is then unknown, so sending the PIN
-                // could spend a last try unasked: rely on the card's word
-                // instead (a later 6982 clears it).
-                PinStatus::Verified => {
-                    self.mark_verified(pin);
-                    return Ok(());
-                }
+                // Some cards answer 9000 to the bare VERIFY while a PIN is
+                // verified, and then say nothing of the counter: sending a
+                // secret this session has not seen succeed could spend a
+                // last try unasked, and calling it verified would be a false
+                // yes. The caller must confirm.
+                PinStatus::Verified => return Err(CardError::TriesUnknownNeedsConfirmation),
                 PinStatus::TriesLeft { .. } => {}
             },
         }
-        let command = CommandApdu::new(0x00, ins::VERIFY, 0x00, pin.reference_p2())
-            .with_data(secret.verify_data());
-        let response = match self.send(&command, Resend::Never).await {
+        let command = CommandApdu::new(0x00, ins::VERIFY, 0x00, pin.reference_p2()).with_data(data);
+        // Stays set if this future is dropped before the answer: the caller
+        // then learns that a try may have been counted.
+        self.set_verify_in_flight(Some(InterruptedVerify { app, pin }));
+        let sent = self.send(&command, Resend::Never).await;
+        self.set_verify_in_flight(None);
+        let response = match sent {
             Ok(response) => response,
             Err(CardError::Transport(cause)) => {
-                // The card may have counted the try before the answer was lost.
-                // Read the counter back (a bare VERIFY spends nothing); if the
-                // card is gone too, say that the count is unknown.
-                let tries_left = match self.pin_status(app, pin).await {
-                    Ok(PinStatus::TriesLeft { tries }) => Some(tries),
-                    Ok(PinStatus::Blocked) => Some(0),
-                    Ok(PinStatus::Verified) | Err(_) => None,
-                };
-                return Err(CardError::VerifyOutcomeUnknown { tries_left, cause });
+                return Err(self.outcome_unknown(app, pin, cause).await);
+            }
+            // No status word came back: the card may have counted the try
+            // before the link garbled its answer.
+            Err(CardError::Malformed {
+                what: "response APDU",
+                ..
+            }) => {
+                let length = self
+                    .transcript()
+                    .exchanges()
+                    .last()
+                    .map_or(0, |e| e.bytes_received());
+                let cause = TransportError::Garbled { length };
+                return Err(self.outcome_unknown(app, pin, cause).await);
             }
             Err(other) => return Err(other),
         };
         match response.sw.meaning() {
             Status::Ok => {
-                self.mark_verified(pin);
+                self.mark_verified(pin, data);
                 Ok(())
             }
             Status::VerifyFailed { tries_left: 0 } | Status::Blocked => {
@@ -142,12 +152,50 @@ impl<T: CardTransport> CardChannel<T> {
             }
             Status::VerifyFailed { tries_left } => {
                 self.mark_unverified(pin);
-                Err(CardError::WrongPin { tries_left })
+                if is_card_derived_code(app, pin) {
+                    Err(CardError::WrongCheckCode { tries_left })
+                } else {
+                    Err(CardError::WrongPin { tries_left })
+                }
             }
-            _ => Err(CardError::UnexpectedStatus {
-                command: "VERIFY",
-                sw: response.sw,
-            }),
+            _ => {
+                self.mark_unverified(pin);
+                Err(CardError::UnexpectedStatus {
+                    command: "VERIFY",
+                    sw: response.sw,
+                })
+            }
         }
+    }
+
+    /// The error for a VERIFY whose answer was lost: the counter is read
+    /// back (a bare VERIFY spends nothing); if the card is gone too, the
+    /// count is unknown.
+    async fn outcome_unknown(
+        &mut self,
+        app: Application,
+        pin: FileId,
+        cause: TransportError,
+    ) -> CardError {
+        self.mark_unverified(pin);
+        let tries_left = match self.pin_status(app, pin).await {
+            Ok(PinStatus::TriesLeft { tries }) => Some(tries),
+            Ok(PinStatus::Blocked) => Some(0),
+            Ok(PinStatus::Verified) | Err(_) => None,
+        };
+        CardError::VerifyOutcomeUnknown { tries_left, cause }
+    }
+
+    /// After an operation was dropped with a VERIFY in flight, reads the
+    /// counter back and returns the [`CardError::VerifyOutcomeUnknown`] the
+    /// dropped caller never saw (cause [`TransportError::Cancelled`]). `None`
+    /// when no VERIFY was interrupted. Clears the marker.
+    pub async fn resolve_interrupted_verify(&mut self) -> Option<CardError> {
+        let InterruptedVerify { app, pin } = self.take_interrupted_verify()?;
+        self.forget_card_state();
+        Some(
+            self.outcome_unknown(app, pin, TransportError::Cancelled)
+                .await,
+        )
     }
 }

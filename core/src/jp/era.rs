@@ -14,6 +14,8 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 
+// Only ever evaluated on constants, at compile time: an invalid date fails the build.
+#[allow(clippy::panic)]
 const fn ymd(year: i32, month: u32, day: u32) -> NaiveDate {
     match NaiveDate::from_ymd_opt(year, month, day) {
         Some(date) => date,
@@ -390,7 +392,7 @@ impl JapaneseDate {
                             || is_placeholder(c)
                     })
                     .unwrap_or(s.len());
-                (None, &s[start..])
+                (None, s.get(start..).unwrap_or_default())
             }
         };
         let [year, month, day] = split_fields(body)?;
@@ -435,7 +437,7 @@ fn split_era(s: &str) -> Option<(Era, &str)> {
     let mut chars = s.chars();
     let first = chars.next()?;
     let rest = chars.as_str();
-    if let Some(era) = Era::from_kanji(&s[..first.len_utf8()]) {
+    if let Some(era) = Era::from_kanji(s.get(..first.len_utf8()).unwrap_or_default()) {
         return Some((era, rest));
     }
     if first.is_ascii_alphabetic() {
@@ -460,8 +462,11 @@ fn split_fields(body: &str) -> Result<[&str; 3], EraError> {
         }
         return Ok([year, month, day]);
     }
-    if body.len() == 6 && body.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok([&body[..2], &body[2..4], &body[4..]]);
+    if body.len() == 6
+        && body.bytes().all(|b| b.is_ascii_digit())
+        && let (Some(yy), Some(mm), Some(dd)) = (body.get(..2), body.get(2..4), body.get(4..))
+    {
+        return Ok([yy, mm, dd]);
     }
     let mut parts = body.split(is_separator);
     match (parts.next(), parts.next(), parts.next(), parts.next()) {

@@ -59,10 +59,13 @@ impl MyNumber {
     /// Checks the format and the check digit (個人番号の生成に関する省令 Art. 5).
     pub fn new(digits: &str) -> Result<Self, MyNumberError> {
         let bytes = digits.as_bytes();
-        if bytes.len() != 12 || !bytes.iter().all(u8::is_ascii_digit) {
+        let (Some((last, first_eleven)), 12) = (bytes.split_last(), bytes.len()) else {
+            return Err(MyNumberError::NotTwelveDigits);
+        };
+        if !bytes.iter().all(u8::is_ascii_digit) {
             return Err(MyNumberError::NotTwelveDigits);
         }
-        if check_digit(&bytes[..11]) != bytes[11] - b'0' {
+        if check_digit(first_eleven) != last - b'0' {
             return Err(MyNumberError::CheckDigit);
         }
         Ok(Self(Zeroizing::new(digits.to_owned())))

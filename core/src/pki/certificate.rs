@@ -69,11 +69,29 @@ fn field_error(field: &'static str) -> impl Fn(der::Error) -> CertificateError {
     }
 }
 
-/// A certificate read from the card, with its original DER.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A certificate read from the card, with its original DER. The signing
+/// certificate carries the holder's name and address: the DER is wiped on
+/// drop and `Debug` shows only the subject and serial.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CardCertificate {
     der: Vec<u8>,
     cert: Certificate,
+}
+
+impl Drop for CardCertificate {
+    fn drop(&mut self) {
+        self.der.zeroize();
+    }
+}
+
+impl std::fmt::Debug for CardCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardCertificate")
+            .field("subject", &self.subject())
+            .field("serial", &self.serial_hex())
+            .field("der_length", &self.der.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl CardCertificate {

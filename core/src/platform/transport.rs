@@ -38,6 +38,18 @@ pub enum TransportError {
     /// The card did not answer in time.
     #[error("the card did not answer in time")]
     Timeout,
+    /// The operation was cancelled by its caller while the command was in
+    /// flight (a Kotlin coroutine or Swift task cancelled); the platform
+    /// closed the link.
+    #[error("the operation was cancelled while the card was answering")]
+    Cancelled,
+    /// Bytes came back that are no answer at all (fewer than the two bytes
+    /// of a status word): the link garbled the response.
+    #[error("the link returned {length} bytes, too few for a status word")]
+    Garbled {
+        /// Bytes received.
+        length: usize,
+    },
     /// The link failed in another way.
     #[error("card link failed: {message}")]
     Link {
