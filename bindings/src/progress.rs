@@ -1,13 +1,10 @@
-//! Progress of a long tap ("step 2 of 4") and the watch on VERIFY commands
-//! in flight, both seen from the commands the core sends.
+//! Progress of a long tap ("step 2 of 4"), seen from the commands the core
+//! sends.
 //!
 //! The core sends every APDU through [`WatchedTransport`], which sits between
 //! the core's channel and the app's transport. It needs no hook in the core:
 //! each operation has a fixed plan of stages, and the instruction byte of
-//! each command says which stage the operation has reached. A VERIFY with
-//! data that never got its answer back (the future was dropped while the
-//! card was checking the PIN) stays marked, so the session can report that
-//! a try may have been spent.
+//! each command says which stage the operation has reached.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -97,8 +94,6 @@ struct Watch {
     progress: Option<(&'static [Stage], Arc<dyn ProgressListener>)>,
     /// Index in the plan of the last stage reported.
     reached: Option<usize>,
-    /// A VERIFY with data was sent and its answer has not come back.
-    verify_in_flight: Option<Vec<u8>>,
 }
 
 /// Shared between the session and its [`WatchedTransport`].
@@ -121,23 +116,17 @@ impl Watcher {
         watch.reached = None;
     }
 
-    /// The operation ended (or was dropped): stop reporting. Returns the
-    /// header (CLA INS P1 P2) of a VERIFY that was sent and never answered.
-    pub(crate) fn end(&self) -> Option<Vec<u8>> {
+    /// The operation ended (or was dropped): stop reporting.
+    pub(crate) fn end(&self) {
         let mut watch = self.lock();
         watch.progress = None;
         watch.reached = None;
-        watch.verify_in_flight.take()
     }
 
     /// A command is about to be sent.
     fn sending(&self, command: &[u8]) {
         let report = {
             let mut watch = self.lock();
-            if is_verify_with_data(command) {
-                // Only the header: never keep the secret.
-                watch.verify_in_flight = Some(command.iter().take(4).copied().collect());
-            }
             let stage = Stage::of(command);
             let Watch {
                 progress, reached, ..
@@ -166,11 +155,6 @@ impl Watcher {
             listener.on_step(step, total, label.to_owned());
         }
     }
-
-    /// The answer (or a failure) came back.
-    fn answered(&self) {
-        self.lock().verify_in_flight = None;
-    }
 }
 
 /// The app's transport as the core sees it, watched by the session.
@@ -187,11 +171,7 @@ impl CardTransport for WatchedTransport {
 
     async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         self.watcher.sending(command);
-        // Dropped here (the call was cancelled), `answered` never runs and
-        // the VERIFY stays marked as in flight.
-        let result = self.inner.transmit(command).await;
-        self.watcher.answered();
-        result
+        self.inner.transmit(command).await
     }
 }
 
@@ -234,24 +214,11 @@ mod tests {
             &[0, 0x20, 0, 0x81][..],       // a stage before the one reached: ignored
         ] {
             watcher.sending(command);
-            watcher.answered();
         }
-        assert_eq!(watcher.end(), None);
+        watcher.end();
         assert_eq!(
             *steps.0.lock().unwrap(),
             vec![(1, 4, "select".to_owned()), (4, 4, "sign".to_owned())]
         );
-    }
-
-    #[test]
-    fn an_unanswered_verify_stays_marked_without_its_secret() {
-        let watcher = Watcher::default();
-        watcher.start(plan::VERIFY, None);
-        watcher.sending(&[0, 0x20, 0, 0x81, 4, 0x31, 0x32, 0x33, 0x34]);
-        assert_eq!(watcher.end(), Some(vec![0, 0x20, 0, 0x81]));
-        assert_eq!(watcher.end(), None, "reported once");
-        watcher.sending(&[0, 0x20, 0, 0x81, 4, 0x31, 0x32, 0x33, 0x34]);
-        watcher.answered();
-        assert_eq!(watcher.end(), None);
     }
 }

@@ -8,8 +8,9 @@
 //!
 //! A call dropped while its VERIFY was at the card (a Kotlin coroutine
 //! cancelled: UniFFI drops the Rust future) cannot return an error any more.
-//! The lease records it instead, and the session reports it: the next call
-//! on the session fails with `VerifyOutcomeUnknown` (once), and
+//! The core's channel keeps it marked (`interrupted_verify`), and the session
+//! reports it: the next call on the session fails with `VerifyOutcomeUnknown`
+//! (once, with the counter read back), and
 //! [`CardSession::take_interrupted_verify`] lets the Kotlin wrapper turn the
 //! cancellation itself into that error.
 
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use mynakit_core::CardChannel;
 use mynakit_core::CheckCodeB;
 use mynakit_core::JpkiKey;
+use mynakit_core::layout::{Application, FileId, jpki, kenhojo, kenmen};
 use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use zeroize::Zeroizing;
 
@@ -39,66 +41,28 @@ pub struct CardSession {
     slot: Mutex<Option<Channel>>,
     watcher: Watcher,
     listener: Mutex<Option<Arc<dyn ProgressListener>>>,
-    /// The PIN whose VERIFY a dropped call left at the card, until reported.
-    interrupted: Mutex<Option<PinKind>>,
-}
-
-/// One operation: its stages (for progress) and the PIN it may verify.
-struct Operation {
-    plan: &'static [Stage],
-    pin: Option<PinKind>,
-}
-
-impl Operation {
-    const fn free(plan: &'static [Stage]) -> Self {
-        Self { plan, pin: None }
-    }
-
-    const fn with_pin(plan: &'static [Stage], pin: PinKind) -> Self {
-        Self {
-            plan,
-            pin: Some(pin),
-        }
-    }
 }
 
 /// The channel lent to one call. Dropped without [`Lease::finish`] (the call
 /// was cancelled mid-exchange), it forgets the card state before returning
-/// the channel, and records a VERIFY that was left at the card.
+/// the channel; a VERIFY then left at the card stays marked in the channel
+/// (the core's `interrupted_verify`), for the next call to report.
 struct Lease<'a> {
     session: &'a CardSession,
     channel: Option<Channel>,
-    pin: Option<PinKind>,
     finished: bool,
 }
 
 impl<'a> Lease<'a> {
-    fn take(session: &'a CardSession, operation: Operation) -> Result<Self, MynaKitError> {
+    fn take(session: &'a CardSession) -> Result<Self, MynaKitError> {
         let channel = lock(&session.slot)
             .take()
             .ok_or(MynaKitError::SessionBusy)?;
-        let lease = Self {
+        Ok(Self {
             session,
             channel: Some(channel),
-            pin: operation.pin,
             finished: false,
-        };
-        if let Some(pin) = lock(&session.interrupted).take() {
-            // Reported before anything else happens on this card: the app
-            // must read the PIN state before it offers the PIN again.
-            let mut lease = lease;
-            lease.finished = true;
-            return Err(MynaKitError::VerifyOutcomeUnknown {
-                tries_left: None,
-                detail: format!(
-                    "an earlier call was cancelled while the card was checking the {}",
-                    pin_name(pin)
-                ),
-            });
-        }
-        let listener = lock(&session.listener).clone();
-        session.watcher.start(operation.plan, listener);
-        Ok(lease)
+        })
     }
 
     fn channel(&mut self) -> Result<&mut Channel, MynaKitError> {
@@ -116,13 +80,10 @@ impl<'a> Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let unanswered_verify = self.session.watcher.end();
+        self.session.watcher.end();
         if let Some(mut channel) = self.channel.take() {
             if !self.finished {
                 channel.forget_card_state();
-                if unanswered_verify.is_some() {
-                    *lock(&self.session.interrupted) = self.pin;
-                }
             }
             *lock(&self.session.slot) = Some(channel);
         }
@@ -133,12 +94,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn pin_name(pin: PinKind) -> &'static str {
-    match pin {
-        PinKind::AuthPin => "authentication PIN",
-        PinKind::SigningPassword => "signing password",
-        PinKind::KenhojoPin => "Kenhojo PIN",
-        PinKind::CheckCodeB => "照合番号B",
+/// The PIN a VERIFY marked by the core was for.
+fn pin_kind(app: Application, pin: FileId) -> Option<PinKind> {
+    match (app, pin) {
+        (Application::Jpki, jpki::AUTH_PIN) => Some(PinKind::AuthPin),
+        (Application::Jpki, jpki::SIGNING_PIN) => Some(PinKind::SigningPassword),
+        (Application::Kenhojo, kenhojo::PIN) => Some(PinKind::KenhojoPin),
+        (Application::Kenmen, kenmen::CHECK_CODE_B) => Some(PinKind::CheckCodeB),
+        _ => None,
     }
 }
 
@@ -161,12 +124,26 @@ impl CardSession {
             slot: Mutex::new(Some(CardChannel::new(Arc::new(watched)))),
             watcher,
             listener: Mutex::new(None),
-            interrupted: Mutex::new(None),
         })
     }
 
-    fn lease(&self, operation: Operation) -> Result<Lease<'_>, MynaKitError> {
-        Lease::take(self, operation)
+    /// Lends the channel to one operation with the stages `plan`. A VERIFY
+    /// that an earlier, cancelled call left at the card is reported first:
+    /// this call then fails with `VerifyOutcomeUnknown` (the counter read
+    /// back when the card is still there) and sends nothing else.
+    async fn lease(&self, plan: &'static [Stage]) -> Result<Lease<'_>, MynaKitError> {
+        let mut lease = Lease::take(self)?;
+        if let Some(error) = lease.channel()?.resolve_interrupted_verify().await {
+            return Err(lease
+                .finish::<()>(Err(error))
+                .err()
+                .unwrap_or(MynaKitError::Internal {
+                    reason: "an interrupted VERIFY without an error".into(),
+                }));
+        }
+        let listener = lock(&self.listener).clone();
+        self.watcher.start(plan, listener);
+        Ok(lease)
     }
 }
 
@@ -182,7 +159,7 @@ impl CardSession {
     /// Token kind, certificates present and the JPKI PIN states, without a
     /// PIN and without spending a try.
     pub async fn card_status(&self) -> Result<CardStatus, MynaKitError> {
-        let mut lease = self.lease(Operation::free(plan::CARD_STATUS))?;
+        let mut lease = self.lease(plan::CARD_STATUS).await?;
         let channel = lease.channel()?;
         let result = channel.jpki().status().await.map(|s| CardStatus {
             token_kind: s.token_kind.into(),
@@ -199,7 +176,7 @@ impl CardSession {
         &self,
         which: CertificateKind,
     ) -> Result<Certificate, MynaKitError> {
-        let mut lease = self.lease(Operation::free(plan::READ_FREE))?;
+        let mut lease = self.lease(plan::READ_FREE).await?;
         let result = lease.channel()?.jpki().read_certificate(which.into()).await;
         Certificate::from_card(&lease.finish(result)?)
     }
@@ -213,10 +190,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<Certificate, MynaKitError> {
         let password = SigningPassword::new(&Zeroizing::new(password))?;
-        let mut lease = self.lease(Operation::with_pin(
-            plan::VERIFY_READ,
-            PinKind::SigningPassword,
-        ))?;
+        let mut lease = self.lease(plan::VERIFY_READ).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -227,7 +201,7 @@ impl CardSession {
 
     /// A PIN's state, read without spending a try.
     pub async fn pin_status(&self, pin: PinKind) -> Result<PinState, MynaKitError> {
-        let mut lease = self.lease(Operation::free(plan::PIN_STATUS))?;
+        let mut lease = self.lease(plan::PIN_STATUS).await?;
         let channel = lease.channel()?;
         let result = match pin {
             PinKind::AuthPin => channel.jpki().pin_status(JpkiKey::Authentication).await,
@@ -248,7 +222,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<(), MynaKitError> {
         let pin = AuthPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease(Operation::with_pin(plan::VERIFY, PinKind::AuthPin))?;
+        let mut lease = self.lease(plan::VERIFY).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -265,7 +239,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<(), MynaKitError> {
         let password = SigningPassword::new(&Zeroizing::new(password))?;
-        let mut lease = self.lease(Operation::with_pin(plan::VERIFY, PinKind::SigningPassword))?;
+        let mut lease = self.lease(plan::VERIFY).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -285,7 +259,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<Vec<u8>, MynaKitError> {
         let pin = AuthPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease(Operation::with_pin(plan::VERIFY_SIGN, PinKind::AuthPin))?;
+        let mut lease = self.lease(plan::VERIFY_SIGN).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -304,10 +278,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<Vec<u8>, MynaKitError> {
         let password = SigningPassword::new(&Zeroizing::new(password))?;
-        let mut lease = self.lease(Operation::with_pin(
-            plan::VERIFY_SIGN,
-            PinKind::SigningPassword,
-        ))?;
+        let mut lease = self.lease(plan::VERIFY_SIGN).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -325,7 +296,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<BasicInfo, MynaKitError> {
         let pin = KenhojoPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease(Operation::with_pin(plan::VERIFY_READ, PinKind::KenhojoPin))?;
+        let mut lease = self.lease(plan::VERIFY_READ).await?;
         let result = lease
             .channel()?
             .kenhojo()
@@ -344,7 +315,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<String, MynaKitError> {
         let pin = KenhojoPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease(Operation::with_pin(plan::VERIFY_READ, PinKind::KenhojoPin))?;
+        let mut lease = self.lease(plan::VERIFY_READ).await?;
         let result = lease
             .channel()?
             .kenhojo()
@@ -372,7 +343,7 @@ impl CardSession {
             Zeroizing::new(security_code),
         );
         let code = CheckCodeB::from_card_front(&birth_date_text, &expiry_text, &security_code)?;
-        let mut lease = self.lease(Operation::with_pin(plan::VERIFY_READ, PinKind::CheckCodeB))?;
+        let mut lease = self.lease(plan::VERIFY_READ).await?;
         let result = lease
             .channel()?
             .kenmen()
@@ -390,9 +361,12 @@ impl CardSession {
     /// The PIN whose VERIFY was at the card when a call on this session was
     /// cancelled, and forgets it (so the next call does not report it
     /// again). The card may have counted a try: read the PIN state before
-    /// offering the PIN again. `None` when no VERIFY was cut off.
+    /// offering the PIN again. `None` when no VERIFY was cut off, or while
+    /// another call is running.
     pub fn take_interrupted_verify(&self) -> Option<PinKind> {
-        lock(&self.interrupted).take()
+        let mut slot = lock(&self.slot);
+        let interrupted = slot.as_mut()?.take_interrupted_verify()?;
+        pin_kind(interrupted.app, interrupted.pin)
     }
 
     /// Round trips, bytes and card time of this session so far.

@@ -67,7 +67,7 @@ class PinGuardTest {
     @Test fun aWrongCardFrontIsAWrongCheckCode() = runBlocking {
         Rig().use { rig ->
             val before = rig.card.triesLeft(PinKind.CHECK_CODE_B)!!
-            val e = expectThrows<MynaKitException.WrongPin> {
+            val e = expectThrows<MynaKitException.WrongCheckCode> {
                 rig.session.readCardFace(Sandbox.FRONT_BIRTH_DATE, Sandbox.FRONT_EXPIRY, "0000")
             }
             assertEquals((before - 1u).toUByte(), e.triesLeft)
