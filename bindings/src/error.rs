@@ -6,8 +6,8 @@
 
 use mynakit_core::CheckCodeError;
 use mynakit_core::PinFormatError;
+use mynakit_core::{AnchorError, CertificateError, CertificateRole, ChainError};
 use mynakit_core::{CardError, TransportError};
-use mynakit_core::{CertificateError, ChainError};
 
 /// Why the app's transport could not exchange a command with the card
 /// (thrown by `CardTransport.transmit` in Kotlin and Swift).
@@ -142,11 +142,14 @@ pub enum MynaKitError {
         /// Which field and why (never the input itself).
         reason: String,
     },
-    /// A certificate chain does not end in a trusted anchor.
-    #[error("not trusted: {reason}")]
+    /// A certificate was refused: it is not for the role asked for, or no
+    /// trusted anchor issued it. `reason` says which check refused it.
+    #[error("not trusted: {detail}")]
     Untrusted {
-        /// Why.
-        reason: String,
+        /// Which check refused the certificate.
+        reason: UntrustedReason,
+        /// The same in words, for logs (no personal data).
+        detail: String,
     },
     /// The card asked for the PIN again although it was verified in this
     /// session (the card was reset underneath): call again, which verifies.
@@ -162,6 +165,31 @@ pub enum MynaKitError {
         /// What happened.
         reason: String,
     },
+}
+
+/// Which check refused a certificate (`MynaKitError::Untrusted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum UntrustedReason {
+    /// No pinned or configured anchor has the issuer's name.
+    UnknownCa,
+    /// The certificate is for another role than the one asked for (such as
+    /// the signing certificate offered as the authentication certificate).
+    WrongRole {
+        /// The role asked for.
+        expected: CertificateRole,
+        /// The role the certificate has.
+        found: CertificateRole,
+    },
+    /// An anchor with the issuer's name exists, but its key did not sign this.
+    BadSignature,
+    /// A CA certificate was offered where a holder's certificate belongs.
+    NotALeaf,
+    /// Nothing in the certificate says what it is for, or its fields disagree.
+    UnknownRole,
+    /// The certificate is signed with an algorithm other than sha256WithRSAEncryption.
+    UnsupportedAlgorithm,
+    /// The certificate could not be re-encoded or its key read.
+    MalformedCertificate,
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for MynaKitError {
@@ -230,8 +258,30 @@ impl From<CheckCodeError> for MynaKitError {
 
 impl From<ChainError> for MynaKitError {
     fn from(e: ChainError) -> Self {
+        let reason = match &e {
+            ChainError::UntrustedIssuer { .. } => UntrustedReason::UnknownCa,
+            ChainError::WrongRole { expected, found } => UntrustedReason::WrongRole {
+                expected: *expected,
+                found: *found,
+            },
+            ChainError::BadSignature => UntrustedReason::BadSignature,
+            ChainError::NotALeaf => UntrustedReason::NotALeaf,
+            ChainError::UnknownRole(_) => UntrustedReason::UnknownRole,
+            ChainError::UnsupportedAlgorithm(_) => UntrustedReason::UnsupportedAlgorithm,
+            ChainError::Malformed(_) => UntrustedReason::MalformedCertificate,
+        };
         Self::Untrusted {
-            reason: e.to_string(),
+            reason,
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl From<AnchorError> for MynaKitError {
+    /// An anchor file the app passed that is not usable: the app's input.
+    fn from(e: AnchorError) -> Self {
+        Self::InvalidInput {
+            reason: format!("anchor file: {e}"),
         }
     }
 }
@@ -301,6 +351,52 @@ mod tests {
             MynaKitError::from(PinFormatError::NotFourDigits),
             MynaKitError::InvalidInput { .. }
         ));
+    }
+
+    #[test]
+    fn chain_errors_carry_which_check_refused() {
+        let wrong = MynaKitError::from(ChainError::WrongRole {
+            expected: CertificateRole::Authentication,
+            found: CertificateRole::Signing,
+        });
+        assert!(matches!(
+            wrong,
+            MynaKitError::Untrusted {
+                reason: UntrustedReason::WrongRole {
+                    expected: CertificateRole::Authentication,
+                    found: CertificateRole::Signing
+                },
+                ref detail
+            } if detail.starts_with("wrong role")
+        ));
+        let cases = [
+            (
+                ChainError::UntrustedIssuer {
+                    issuer: "CN=x".into(),
+                },
+                UntrustedReason::UnknownCa,
+            ),
+            (ChainError::BadSignature, UntrustedReason::BadSignature),
+            (ChainError::NotALeaf, UntrustedReason::NotALeaf),
+            (
+                ChainError::UnknownRole(mynakit_core::RoleError::Unmarked),
+                UntrustedReason::UnknownRole,
+            ),
+            (
+                ChainError::UnsupportedAlgorithm("md5".into()),
+                UntrustedReason::UnsupportedAlgorithm,
+            ),
+            (
+                ChainError::Malformed("x".into()),
+                UntrustedReason::MalformedCertificate,
+            ),
+        ];
+        for (chain, expected) in cases {
+            match MynaKitError::from(chain) {
+                MynaKitError::Untrusted { reason, .. } => assert_eq!(reason, expected),
+                other => panic!("expected Untrusted, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@
 uniffi::setup_scaffolding!();
 
 mod error;
+mod progress;
 mod records;
 mod session;
 mod transport;
@@ -29,10 +30,11 @@ mod trust;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 
-pub use error::{MynaKitError, TransportFailure};
+pub use error::{MynaKitError, TransportFailure, UntrustedReason};
+pub use progress::ProgressListener;
 pub use records::{
     BasicInfo, CalendarDate, CardFace, CardStatus, Certificate, CertificateExpiry, CertificateKind,
-    CertificateRole, ExpiryState, PersonalAttributes, PinKind, PinState, Sex, TokenKind,
+    CertificateRole, ExpiryState, Hierarchy, PersonalAttributes, PinKind, PinState, Sex, TokenKind,
     TranscriptStats, TrustedAnchor,
 };
 pub use session::CardSession;

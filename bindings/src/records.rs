@@ -3,6 +3,7 @@
 use chrono::{Datelike, NaiveDate};
 use mynakit_core::CardCertificate;
 use mynakit_core::PinStatus;
+pub use mynakit_core::{CertificateRole, ExpiryState, Hierarchy, Sex};
 
 use crate::error::MynaKitError;
 
@@ -28,8 +29,16 @@ impl From<NaiveDate> for CalendarDate {
     }
 }
 
+// Core enums whose shape the FFI can take as it is are exposed with
+// `#[uniffi::remote]`: the core stays free of UniFFI, and no mirror type or
+// `From` conversion is needed. The definitions below must match the core's
+// (the compiler checks that every variant exists). PinStatus (exposed as
+// `PinState`), TokenKind (a tuple variant) and the records with computed
+// fields keep their mirrors: a remote type keeps the core's name and shape,
+// and renaming them would break the Kotlin/Swift API.
+
 /// Sex as the card records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum Sex {
     /// Code `1`.
     Male,
@@ -37,16 +46,6 @@ pub enum Sex {
     Female,
     /// Code `9` (or `3` in the signing certificate): not applicable or unknown.
     NotApplicable,
-}
-
-impl From<mynakit_core::Sex> for Sex {
-    fn from(s: mynakit_core::Sex) -> Self {
-        match s {
-            mynakit_core::Sex::Male => Self::Male,
-            mynakit_core::Sex::Female => Self::Female,
-            mynakit_core::Sex::NotApplicable => Self::NotApplicable,
-        }
-    }
 }
 
 /// What kind of JPKI token answered.
@@ -154,7 +153,7 @@ impl From<CertificateKind> for mynakit_core::FreeCertificate {
 }
 
 /// What a holder's certificate is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum CertificateRole {
     /// User authentication (利用者証明用, the 4-digit PIN's key).
     Authentication,
@@ -162,22 +161,15 @@ pub enum CertificateRole {
     Signing,
 }
 
-impl From<CertificateRole> for mynakit_core::CertificateRole {
-    fn from(r: CertificateRole) -> Self {
-        match r {
-            CertificateRole::Authentication => Self::Authentication,
-            CertificateRole::Signing => Self::Signing,
-        }
-    }
-}
-
-impl From<mynakit_core::CertificateRole> for CertificateRole {
-    fn from(r: mynakit_core::CertificateRole) -> Self {
-        match r {
-            mynakit_core::CertificateRole::Authentication => Self::Authentication,
-            mynakit_core::CertificateRole::Signing => Self::Signing,
-        }
-    }
+/// Which JPKI hierarchy a certificate's policy belongs to.
+#[uniffi::remote(Enum)]
+pub enum Hierarchy {
+    /// The production hierarchy (`…8.5.1.3.30`, `…8.5.1.1.20`).
+    Production,
+    /// The J-LIS test-card hierarchy (`…8.5.1.0.30`, `…8.5.1.0.20`).
+    Test,
+    /// No JPKI policy: the role came from key usage and issuer alone.
+    Unlisted,
 }
 
 /// The signing certificate's personal attributes, as recorded.
@@ -204,7 +196,7 @@ pub struct PersonalAttributes {
 impl From<mynakit_core::PersonalAttributes> for PersonalAttributes {
     fn from(a: mynakit_core::PersonalAttributes) -> Self {
         Self {
-            sex: a.sex().map(Into::into),
+            sex: a.sex(),
             birth_date: a.birth_date().map(Into::into),
             name: a.name.clone(),
             name_substitute_flags: a.name_substitute_flags.clone(),
@@ -299,7 +291,7 @@ impl From<mynakit_core::BasicInfo> for BasicInfo {
             given_name,
             address: std::mem::take(&mut b.address),
             birth_date: b.birth_date.map(Into::into),
-            sex: b.sex.into(),
+            sex: b.sex,
         }
     }
 }
@@ -342,7 +334,7 @@ impl From<mynakit_core::CardFace> for CardFace {
     fn from(mut f: mynakit_core::CardFace) -> Self {
         Self {
             birth_date: f.birth_date.map(Into::into),
-            sex: f.sex.into(),
+            sex: f.sex,
             card_expiry: f.card_expiry.into(),
             photo_jp2: std::mem::take(&mut f.photo_jp2),
             name_image: std::mem::take(&mut f.name_image),
@@ -380,7 +372,7 @@ impl From<mynakit_core::TranscriptStats> for TranscriptStats {
 }
 
 /// Where a certificate stands in time, in the insurers' terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum ExpiryState {
     /// Before its start of validity.
     NotYetValid,
@@ -402,21 +394,11 @@ pub struct CertificateExpiry {
     pub insurer_flag: u8,
 }
 
-impl From<mynakit_core::ExpiryState> for CertificateExpiry {
-    fn from(s: mynakit_core::ExpiryState) -> Self {
-        let state = match s {
-            mynakit_core::ExpiryState::NotYetValid => ExpiryState::NotYetValid,
-            mynakit_core::ExpiryState::Valid => ExpiryState::Valid,
-            mynakit_core::ExpiryState::ExpiredUnderThreeMonths => {
-                ExpiryState::ExpiredUnderThreeMonths
-            }
-            mynakit_core::ExpiryState::ExpiredThreeMonthsOrMore => {
-                ExpiryState::ExpiredThreeMonthsOrMore
-            }
-        };
+impl From<ExpiryState> for CertificateExpiry {
+    fn from(state: ExpiryState) -> Self {
         Self {
             state,
-            insurer_flag: s.insurer_flag(),
+            insurer_flag: state.insurer_flag(),
         }
     }
 }
@@ -430,6 +412,8 @@ pub struct TrustedAnchor {
     pub sha256: String,
     /// The leaf's role, as checked.
     pub role: CertificateRole,
+    /// The hierarchy the leaf's policy belongs to (production or J-LIS test).
+    pub hierarchy: Hierarchy,
 }
 
 impl From<mynakit_core::TrustedAnchor> for TrustedAnchor {
@@ -437,7 +421,8 @@ impl From<mynakit_core::TrustedAnchor> for TrustedAnchor {
         Self {
             subject: a.subject,
             sha256: a.sha256,
-            role: a.role.into(),
+            role: a.role,
+            hierarchy: a.hierarchy,
         }
     }
 }

@@ -185,7 +185,7 @@ impl VirtualCard {
             name: h.name.clone(),
             address: h.address.clone(),
             birth_date: h.birth_date.map(Into::into),
-            sex: h.sex.into(),
+            sex: h.sex,
             my_number: h.my_number.expose().to_owned(),
             card_expiry: h.card_expiry.into(),
             security_code: h.security_code.clone(),

@@ -5,16 +5,26 @@
 //! cancelled) drops its future; the lease then gives the channel back with
 //! the card state forgotten, so the next call selects the application again
 //! instead of trusting state the card may no longer have.
+//!
+//! A call dropped while its VERIFY was at the card (a Kotlin coroutine
+//! cancelled: UniFFI drops the Rust future) cannot return an error any more.
+//! The core's channel keeps it marked (`interrupted_verify`), and the session
+//! reports it: the next call on the session fails with `VerifyOutcomeUnknown`
+//! (once, with the counter read back), and
+//! [`CardSession::take_interrupted_verify`] lets the Kotlin wrapper turn the
+//! cancellation itself into that error.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mynakit_core::CardChannel;
 use mynakit_core::CheckCodeB;
 use mynakit_core::JpkiKey;
+use mynakit_core::layout::{Application, FileId, jpki, kenhojo, kenmen};
 use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use zeroize::Zeroizing;
 
 use crate::error::MynaKitError;
+use crate::progress::{ProgressListener, Stage, WatchedTransport, Watcher, plan};
 use crate::records::{
     BasicInfo, CardFace, CardStatus, Certificate, CertificateKind, PinKind, PinState,
     TranscriptStats,
@@ -29,26 +39,27 @@ type Channel = CardChannel<Arc<dyn mynakit_core::CardTransport>>;
 #[derive(uniffi::Object)]
 pub struct CardSession {
     slot: Mutex<Option<Channel>>,
+    watcher: Watcher,
+    listener: Mutex<Option<Arc<dyn ProgressListener>>>,
 }
 
 /// The channel lent to one call. Dropped without [`Lease::finish`] (the call
 /// was cancelled mid-exchange), it forgets the card state before returning
-/// the channel.
+/// the channel; a VERIFY then left at the card stays marked in the channel
+/// (the core's `interrupted_verify`), for the next call to report.
 struct Lease<'a> {
-    slot: &'a Mutex<Option<Channel>>,
+    session: &'a CardSession,
     channel: Option<Channel>,
     finished: bool,
 }
 
 impl<'a> Lease<'a> {
-    fn take(slot: &'a Mutex<Option<Channel>>) -> Result<Self, MynaKitError> {
-        let channel = slot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn take(session: &'a CardSession) -> Result<Self, MynaKitError> {
+        let channel = lock(&session.slot)
             .take()
             .ok_or(MynaKitError::SessionBusy)?;
         Ok(Self {
-            slot,
+            session,
             channel: Some(channel),
             finished: false,
         })
@@ -69,12 +80,28 @@ impl<'a> Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
+        self.session.watcher.end();
         if let Some(mut channel) = self.channel.take() {
             if !self.finished {
                 channel.forget_card_state();
             }
-            *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(channel);
+            *lock(&self.session.slot) = Some(channel);
         }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The PIN a VERIFY marked by the core was for.
+fn pin_kind(app: Application, pin: FileId) -> Option<PinKind> {
+    match (app, pin) {
+        (Application::Jpki, jpki::AUTH_PIN) => Some(PinKind::AuthPin),
+        (Application::Jpki, jpki::SIGNING_PIN) => Some(PinKind::SigningPassword),
+        (Application::Kenhojo, kenhojo::PIN) => Some(PinKind::KenhojoPin),
+        (Application::Kenmen, kenmen::CHECK_CODE_B) => Some(PinKind::CheckCodeB),
+        _ => None,
     }
 }
 
@@ -88,13 +115,35 @@ fn last_try(allow: bool) -> LastTry {
 
 impl CardSession {
     pub(crate) fn over(link: Arc<dyn mynakit_core::CardTransport>) -> Arc<Self> {
+        let watcher = Watcher::default();
+        let watched = WatchedTransport {
+            inner: link,
+            watcher: watcher.clone(),
+        };
         Arc::new(Self {
-            slot: Mutex::new(Some(CardChannel::new(link))),
+            slot: Mutex::new(Some(CardChannel::new(Arc::new(watched)))),
+            watcher,
+            listener: Mutex::new(None),
         })
     }
 
-    fn lease(&self) -> Result<Lease<'_>, MynaKitError> {
-        Lease::take(&self.slot)
+    /// Lends the channel to one operation with the stages `plan`. A VERIFY
+    /// that an earlier, cancelled call left at the card is reported first:
+    /// this call then fails with `VerifyOutcomeUnknown` (the counter read
+    /// back when the card is still there) and sends nothing else.
+    async fn lease(&self, plan: &'static [Stage]) -> Result<Lease<'_>, MynaKitError> {
+        let mut lease = Lease::take(self)?;
+        if let Some(error) = lease.channel()?.resolve_interrupted_verify().await {
+            return Err(lease
+                .finish::<()>(Err(error))
+                .err()
+                .unwrap_or(MynaKitError::Internal {
+                    reason: "an interrupted VERIFY without an error".into(),
+                }));
+        }
+        let listener = lock(&self.listener).clone();
+        self.watcher.start(plan, listener);
+        Ok(lease)
     }
 }
 
@@ -110,7 +159,7 @@ impl CardSession {
     /// Token kind, certificates present and the JPKI PIN states, without a
     /// PIN and without spending a try.
     pub async fn card_status(&self) -> Result<CardStatus, MynaKitError> {
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::CARD_STATUS).await?;
         let channel = lease.channel()?;
         let result = channel.jpki().status().await.map(|s| CardStatus {
             token_kind: s.token_kind.into(),
@@ -127,7 +176,7 @@ impl CardSession {
         &self,
         which: CertificateKind,
     ) -> Result<Certificate, MynaKitError> {
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::READ_FREE).await?;
         let result = lease.channel()?.jpki().read_certificate(which.into()).await;
         Certificate::from_card(&lease.finish(result)?)
     }
@@ -141,7 +190,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<Certificate, MynaKitError> {
         let password = SigningPassword::new(&Zeroizing::new(password))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::VERIFY_READ).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -152,7 +201,7 @@ impl CardSession {
 
     /// A PIN's state, read without spending a try.
     pub async fn pin_status(&self, pin: PinKind) -> Result<PinState, MynaKitError> {
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::PIN_STATUS).await?;
         let channel = lease.channel()?;
         let result = match pin {
             PinKind::AuthPin => channel.jpki().pin_status(JpkiKey::Authentication).await,
@@ -173,7 +222,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<(), MynaKitError> {
         let pin = AuthPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::VERIFY).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -190,7 +239,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<(), MynaKitError> {
         let password = SigningPassword::new(&Zeroizing::new(password))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::VERIFY).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -210,7 +259,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<Vec<u8>, MynaKitError> {
         let pin = AuthPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::VERIFY_SIGN).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -229,7 +278,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<Vec<u8>, MynaKitError> {
         let password = SigningPassword::new(&Zeroizing::new(password))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::VERIFY_SIGN).await?;
         let result = lease
             .channel()?
             .jpki()
@@ -247,7 +296,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<BasicInfo, MynaKitError> {
         let pin = KenhojoPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::VERIFY_READ).await?;
         let result = lease
             .channel()?
             .kenhojo()
@@ -266,7 +315,7 @@ impl CardSession {
         allow_last_try: bool,
     ) -> Result<String, MynaKitError> {
         let pin = KenhojoPin::new(&Zeroizing::new(pin))?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::VERIFY_READ).await?;
         let result = lease
             .channel()?
             .kenhojo()
@@ -294,7 +343,7 @@ impl CardSession {
             Zeroizing::new(security_code),
         );
         let code = CheckCodeB::from_card_front(&birth_date_text, &expiry_text, &security_code)?;
-        let mut lease = self.lease()?;
+        let mut lease = self.lease(plan::VERIFY_READ).await?;
         let result = lease
             .channel()?
             .kenmen()
@@ -303,9 +352,26 @@ impl CardSession {
         lease.finish(result).map(Into::into)
     }
 
+    /// Reports the steps of every later operation to `listener` ("step 2
+    /// of 4"); `None` stops reporting.
+    pub fn set_progress_listener(&self, listener: Option<Arc<dyn ProgressListener>>) {
+        *lock(&self.listener) = listener;
+    }
+
+    /// The PIN whose VERIFY was at the card when a call on this session was
+    /// cancelled, and forgets it (so the next call does not report it
+    /// again). The card may have counted a try: read the PIN state before
+    /// offering the PIN again. `None` when no VERIFY was cut off, or while
+    /// another call is running.
+    pub fn take_interrupted_verify(&self) -> Option<PinKind> {
+        let mut slot = lock(&self.slot);
+        let interrupted = slot.as_mut()?.take_interrupted_verify()?;
+        pin_kind(interrupted.app, interrupted.pin)
+    }
+
     /// Round trips, bytes and card time of this session so far.
     pub fn transcript_stats(&self) -> Result<TranscriptStats, MynaKitError> {
-        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = lock(&self.slot);
         let channel = slot.as_ref().ok_or(MynaKitError::SessionBusy)?;
         Ok(channel.transcript().stats().into())
     }

@@ -44,6 +44,16 @@ impl TrustAnchors {
         }))
     }
 
+    /// These anchors plus every CA certificate of an anchor file the app
+    /// ships: PEM (one or more `CERTIFICATE` blocks) or one DER certificate,
+    /// such as a J-LIS test hierarchy's root. A file that holds no
+    /// certificate, or a certificate that is not a CA, is `InvalidInput`.
+    pub fn with_anchor_file(&self, contents: Vec<u8>) -> Result<Arc<Self>, MynaKitError> {
+        Ok(Arc::new(Self {
+            inner: self.inner.clone().with_anchor_file(&contents)?,
+        }))
+    }
+
     /// These anchors plus a root pinned by its SHA-256 fingerprint (64 hex digits).
     pub fn with_fingerprint(&self, sha256_hex: String) -> Result<Arc<Self>, MynaKitError> {
         let fingerprint = mynakit_core::parse_fingerprint(&sha256_hex).ok_or_else(|| {
@@ -59,7 +69,7 @@ impl TrustAnchors {
     /// Checks that `leaf` is a certificate for `role` and that a trusted
     /// anchor issued it. `card_ca_certificates` are CA certificates read from
     /// the card; they count only when pinned. Fails with `Untrusted` (which
-    /// says why: unknown CA, wrong role, bad signature) otherwise.
+    /// says which check refused it: `UntrustedReason`) otherwise.
     pub fn verify(
         &self,
         leaf: Certificate,
@@ -72,7 +82,7 @@ impl TrustAnchors {
             .map(Certificate::parse)
             .collect::<Result<Vec<_>, _>>()?;
         let cas: Vec<&CardCertificate> = cas.iter().collect();
-        Ok(self.inner.verify(&leaf, role.into(), &cas)?.into())
+        Ok(self.inner.verify(&leaf, role, &cas)?.into())
     }
 }
 
@@ -86,23 +96,17 @@ pub fn parse_certificate(der: Vec<u8>) -> Result<Certificate, MynaKitError> {
 
 /// The certificate's expiry state at `at_unix` (Unix seconds), in the
 /// insurers' terms: three months are counted in Japan time from the day
-/// after the last valid day.
+/// after the last valid day. Computed from the certificate's DER, never from
+/// the record's `not_before_unix` / `not_after_unix` (an app can edit those).
 #[uniffi::export]
 pub fn certificate_expiry(
     certificate: Certificate,
     at_unix: i64,
 ) -> Result<CertificateExpiry, MynaKitError> {
-    let time = |secs: i64| {
-        DateTime::from_timestamp(secs, 0).ok_or_else(|| MynaKitError::InvalidInput {
-            reason: "time outside the supported range".into(),
-        })
-    };
-    Ok(mynakit_core::ExpiryState::at(
-        time(certificate.not_before_unix)?,
-        time(certificate.not_after_unix)?,
-        time(at_unix)?,
-    )
-    .into())
+    let at = DateTime::from_timestamp(at_unix, 0).ok_or_else(|| MynaKitError::InvalidInput {
+        reason: "time outside the supported range".into(),
+    })?;
+    Ok(certificate.parse()?.expiry_state(at).into())
 }
 
 /// True when `signature` is the certificate key's RSA PKCS#1 v1.5 signature

@@ -2,17 +2,18 @@
 # Kotlin binding tests on a desktop JVM (no Gradle, no Android SDK):
 # builds the bindings with the test-only `sandbox` feature, generates the
 # Kotlin bindings from the built library, compiles them with the hand-written
-# Kotlin (android/src/main/kotlin: the entry point, and IsoDepTransport against
-# stand-ins of the Android classes) and the tests, and runs them. Prints
-# `N passed, N failed` last and exits non-zero on failure.
+# Kotlin (android/src/main/kotlin, against the real Android API from
+# Robolectric's android-all jar) and the tests, and runs them on the JUnit
+# Platform. Prints `N passed, N failed` last and exits non-zero on failure.
 #
 #   scripts/suites/kotlin.sh           the test suite
 #   scripts/suites/kotlin.sh --bench   the APDU round-trip benchmark instead
 #                                      (release build; see BENCHMARKS.md)
 #
-# Installs what it needs on a fresh Debian machine: a JDK, JNA, JUnit 4 and
-# Hamcrest from apt; the Kotlin compiler (with kotlinx-coroutines) from npm,
-# cached under target/.
+# Installs what it needs on a fresh Debian machine: a JDK, Maven and npm from
+# apt; kotlinx-coroutines, JNA, JUnit (Jupiter 6) and android-all from Maven
+# Central (bindings/tests/kotlin-deps/pom.xml, `mvn dependency:copy-dependencies`,
+# cached in ~/.m2 and target/); the Kotlin compiler from npm, cached under target/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -32,31 +33,46 @@ log() { printf '[kotlin] %s\n' "$*"; }
 SUDO=""
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 missing=()
-for pkg in libjna-java junit4 libhamcrest-java; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
 command -v java >/dev/null || missing+=(default-jdk-headless)
+command -v mvn >/dev/null || missing+=(maven)
 command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-JNA_JAR=/usr/share/java/jna.jar
-JUNIT_JAR=/usr/share/java/junit4.jar
-HAMCREST_JAR=/usr/share/java/hamcrest.jar
-for jar in "$JNA_JAR" "$JUNIT_JAR" "$HAMCREST_JAR"; do
-  [ -f "$jar" ] || { echo "missing $jar" >&2; exit 1; }
-done
 
-# --- Kotlin compiler (npm package with the JVM compiler and coroutines) ----
+# --- jars from Maven Central ------------------------------------------------
+POM=$ROOT/bindings/tests/kotlin-deps/pom.xml
+DEPS=$TOOLS/kotlin-deps
+if [ ! -f "$DEPS/stamp" ] || ! cmp -s "$POM" "$DEPS/stamp"; then
+  log "fetching jars from Maven Central ($(basename "$POM"))"
+  rm -rf "$DEPS"
+  mkdir -p "$DEPS/lib"
+  # kotlin-stdlib comes with the compiler (npm), the same version as kotlinc.
+  mvn -B -q -f "$POM" dependency:copy-dependencies \
+    -DoutputDirectory="$DEPS/lib" -DexcludeArtifactIds=kotlin-stdlib,annotations
+  cp "$POM" "$DEPS/stamp"
+fi
+dep_jar() {
+  local found
+  found=$(ls "$DEPS"/lib/"$1"-[0-9]*.jar 2>/dev/null | head -1)
+  [ -n "$found" ] || { echo "missing $1 in $DEPS/lib" >&2; exit 1; }
+  echo "$found"
+}
+COROUTINES=$(dep_jar kotlinx-coroutines-core-jvm)
+JNA_JAR=$(dep_jar jna)
+ANDROID_ALL=$(dep_jar android-all)
+JUNIT_CP=$(ls "$DEPS"/lib/junit-*.jar "$DEPS"/lib/opentest4j-*.jar "$DEPS"/lib/apiguardian-*.jar "$DEPS"/lib/jspecify-*.jar | tr '\n' ':')
+log "using $(basename "$COROUTINES"), $(basename "$JNA_JAR"), $(basename "$ANDROID_ALL"), $(ls "$DEPS"/lib | grep -o 'junit-jupiter-api-[0-9.]*' | head -1)"
+
+# --- Kotlin compiler (npm package with the JVM compiler) --------------------
 if [ ! -x "$KOTLINC_HOME/bin/kotlinc-jvm" ]; then
   log "installing kotlin-compiler@$KOTLIN_VERSION from npm"
   mkdir -p "$TOOLS/kotlin-compiler-$KOTLIN_VERSION"
   npm install --no-audit --no-fund --prefix "$TOOLS/kotlin-compiler-$KOTLIN_VERSION" "kotlin-compiler@$KOTLIN_VERSION"
 fi
 KOTLIN_STDLIB=$KOTLINC_HOME/lib/kotlin-stdlib.jar
-COROUTINES=$KOTLINC_HOME/lib/kotlinx-coroutines-core-jvm.jar
 
 # --- Rust library and bindings ---------------------------------------------
 # uniffi-bindgen gets its own target dir: built with the `cli` feature in the
@@ -79,11 +95,13 @@ log "generating Kotlin"
   --language kotlin --no-format --out-dir "$WORK/gen")
 
 # --- compile and run --------------------------------------------------------
-CP=$JNA_JAR:$COROUTINES:$JUNIT_JAR:$HAMCREST_JAR
+# The generated bindings and MynaKit.kt are plain Kotlin; IsoDepTransport.kt
+# and NfcReaderMode.kt compile against the real Android API (android-all).
+# android-all goes last on the classpath: only android.* is taken from it.
+CP=$JNA_JAR:$COROUTINES:$JUNIT_CP$ANDROID_ALL
 sources=(
   "$WORK/gen/jp/mynakit/mynakit.kt"
   "$ROOT"/android/src/main/kotlin/jp/mynakit/*.kt
-  $(find "$ROOT/bindings/tests/kotlin-android-stubs" -name '*.kt')
 )
 if [ "$MODE" = bench ]; then
   sources+=("$ROOT/bindings/tests/kotlin/jp/mynakit/test/Harness.kt" "$ROOT/bindings/bench/Bench.kt")

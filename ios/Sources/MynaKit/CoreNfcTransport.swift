@@ -64,6 +64,42 @@ struct CommandApduFields: Equatable {
     }
 }
 
+/// Which tags refused extended-length APDUs (answered `6700`), so the next
+/// session on the same tag starts short instead of spending an APDU to learn
+/// it again. CoreNFC has no query for extended-length support
+/// (`NFCISO7816Tag` offers none), so it is learnt, not assumed. Keyed by the
+/// tag's `identifier`; after refusals by two different tags the phone itself
+/// is taken to refuse. In memory only. Unverified: no Swift toolchain here.
+public final class ExtendedLengthMemory: @unchecked Sendable {
+    /// The memory every `CoreNfcTransport` shares by default.
+    public static let shared = ExtendedLengthMemory()
+
+    private let lock = NSLock()
+    private var refusedTags: [Data] = []
+    private var phoneRefuses = false
+
+    public init() {}
+
+    /// True when `tagIdentifier` (or, after enough refusals, any tag) refused extended length.
+    public func refuses(_ tagIdentifier: Data) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return phoneRefuses || refusedTags.contains(tagIdentifier)
+    }
+
+    /// Records that `tagIdentifier` refused an extended-length APDU.
+    public func remember(_ tagIdentifier: Data) {
+        lock.lock(); defer { lock.unlock() }
+        if !refusedTags.contains(tagIdentifier) { refusedTags.append(tagIdentifier) }
+        if refusedTags.count >= 2 { phoneRefuses = true }
+        if refusedTags.count > 16 { refusedTags.removeFirst() }
+    }
+}
+
+/// An extended-length command: `00` then a two-byte length after the header.
+func isExtendedApdu(_ command: Data) -> Bool {
+    command.count >= 7 && command[command.startIndex + 4] == 0
+}
+
 #if os(iOS) && canImport(CoreNFC)
 /// The card transport over CoreNFC: an `NFCISO7816Tag` from an
 /// `NFCTagReaderSession` (polling `.iso14443`) that the app has connected to.
@@ -74,15 +110,21 @@ struct CommandApduFields: Equatable {
 /// (ios/App/MynaKit.entitlements). A reader session lasts at most 60 s.
 public final class CoreNfcTransport: CardTransport, @unchecked Sendable {
     private let tag: NFCISO7816Tag
+    private let memory: ExtendedLengthMemory
 
     /// A transport over a connected ISO 7816 tag.
-    public init(tag: NFCISO7816Tag) {
+    public init(tag: NFCISO7816Tag, memory: ExtendedLengthMemory = .shared) {
         self.tag = tag
+        self.memory = memory
     }
 
-    /// iPhones carry extended-length APDUs (responses up to 65536 bytes).
+    /// Extended length unless this tag (or this phone) refused it before:
+    /// CoreNFC offers no query for it, so it is learnt from `6700` answers.
     public func capabilities() -> LinkCapabilities {
-        LinkCapabilities(extendedLength: true, maxTransceiveLength: 65_538)
+        if memory.refuses(tag.identifier) {
+            return LinkCapabilities(extendedLength: false, maxTransceiveLength: 261)
+        }
+        return LinkCapabilities(extendedLength: true, maxTransceiveLength: 65_538)
     }
 
     /// Sends one APDU with `sendCommand(apdu:)`; maps a lost tag or an ended
@@ -97,6 +139,9 @@ public final class CoreNfcTransport: CardTransport, @unchecked Sendable {
             data: f.data, expectedResponseLength: f.expectedResponseLength)
         do {
             let (data, sw1, sw2) = try await tag.sendCommand(apdu: apdu)
+            if sw1 == 0x67, sw2 == 0x00, isExtendedApdu(command) {
+                memory.remember(tag.identifier)
+            }
             return data + Data([sw1, sw2])
         } catch let error as NFCReaderError {
             throw Self.failure(error)
@@ -109,8 +154,12 @@ public final class CoreNfcTransport: CardTransport, @unchecked Sendable {
         switch error.code {
         case .readerTransceiveErrorTagConnectionLost, .readerTransceiveErrorTagNotConnected:
             return .CardRemoved
+        case .readerSessionInvalidationErrorUserCanceled:
+            // The user closed the NFC sheet, or CardReader invalidated it
+            // when the task was cancelled: a VERIFY in flight is then an
+            // unknown outcome in the core, not a plain removal.
+            return .Cancelled
         case .readerTransceiveErrorSessionInvalidated, .readerSessionInvalidationErrorSessionTimeout,
-             .readerSessionInvalidationErrorUserCanceled,
              .readerSessionInvalidationErrorSessionTerminatedUnexpectedly:
             return .NoCard
         default:

@@ -5,15 +5,24 @@ import Foundation
 /// are `MynaKitError` cases (`.WrongPin(triesLeft:)`, `.PinBlocked`,
 /// `.LastTryNeedsConfirmation`, `.VerifyOutcomeUnknown`, `.CardRemoved`, …).
 ///
-/// Swift task cancellation does not reach a running card operation (UniFFI's
-/// Swift bindings do not cancel Rust futures yet): invalidate the NFC reader
-/// session instead; the operation then ends with `.CardRemoved`.
+/// Swift task cancellation does not reach a running card operation (UniFFI
+/// 0.32's Swift bindings do not cancel Rust futures): invalidate the NFC
+/// reader session instead — `CardReader.run` does that when its task is
+/// cancelled. The exchange in flight then fails with `.Cancelled`; a VERIFY
+/// in flight ends as `.VerifyOutcomeUnknown` (the card may have counted a
+/// try), other operations as `.Cancelled`. Unverified: no Swift toolchain here.
 public func withCardSession<R>(
     _ transport: CardTransport,
     _ body: (CardSession) async throws -> R
 ) async throws -> R {
     let session = CardSession(transport: transport)
     return try await body(session)
+}
+
+/// The production JPKI roots plus every CA certificate of anchor files the
+/// app ships (PEM with one or more certificates, or one DER certificate).
+public func trustAnchors(addingFiles anchorFiles: [Data]) throws -> TrustAnchors {
+    try anchorFiles.reduce(TrustAnchors.production()) { try $0.withAnchorFile(contents: $1) }
 }
 
 /// The production JPKI roots plus the app's own anchor certificates (DER).

@@ -13,25 +13,27 @@ import jp.mynakit.isTapAgain
 import jp.mynakit.notAfter
 import jp.mynakit.notBefore
 import jp.mynakit.readAuthCertificate
+import jp.mynakit.readCardFace
+import jp.mynakit.readSigningCertificate
 import jp.mynakit.readTrustedAuthCertificate
+import jp.mynakit.signWithAuthKey
+import jp.mynakit.verifyAuthPin
 import jp.mynakit.toLocalDate
 import jp.mynakit.triesLeft
 import jp.mynakit.verifies
 import java.time.LocalDate
 import kotlinx.coroutines.runBlocking
-import org.junit.Assert.assertArrayEquals
-import org.junit.Assert.assertEquals
-import org.junit.Assert.assertFalse
-import org.junit.Assert.assertNull
-import org.junit.Assert.assertTrue
-import org.junit.Rule
-import org.junit.Test
-import org.junit.rules.Timeout
+import org.junit.jupiter.api.Assertions.assertArrayEquals
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
 
 /** The hand-written Kotlin entry point (android/src/main/kotlin/jp/mynakit/MynaKit.kt). */
+@Timeout(60)
 class EntryPointTest {
-    @get:Rule val timeout: Timeout = Timeout.seconds(60)
-
     @Test fun sessionRunsTheBlockAndClosesTheSession() = runBlocking {
         Rig().use { rig ->
             var inside: CardSession? = null
@@ -101,6 +103,46 @@ class EntryPointTest {
         assertTrue(MynaKitException.LinkFailed("x").isTapAgain)
         assertFalse(MynaKitException.VerifyOutcomeUnknown(null, "lost").isTapAgain)
         assertFalse(MynaKitException.WrongPin(2u).isTapAgain)
+    }
+
+    @Test fun progressReportsTheStepsOfALongTap() = runBlocking {
+        Rig().use { rig ->
+            val steps = mutableListOf<Triple<Int, Int, String>>()
+            val signature = MynaKit.session(rig.transport, MynaKit.progress { step, total, label -> steps += Triple(step, total, label) }) {
+                signWithAuthKey(Sandbox.PIN, byteArrayOf(1))
+            }
+            assertEquals(256, signature.size)
+            assertEquals(
+                listOf(Triple(1, 4, "select"), Triple(2, 4, "pin-counter"), Triple(3, 4, "verify"), Triple(4, 4, "sign")),
+                steps,
+            )
+            // Within one session a verified PIN is not sent again: the steps jump.
+            steps.clear()
+            MynaKit.session(rig.transport, MynaKit.progress { step, total, label -> steps += Triple(step, total, label) }) {
+                verifyAuthPin(Sandbox.PIN)
+                steps.clear()
+                signWithAuthKey(Sandbox.PIN, byteArrayOf(2))
+            }
+            assertEquals(listOf(Triple(4, 4, "sign")), steps)
+        }
+    }
+
+    @Test fun pinsGivenAsCharArraysAreWipedAfterUseEvenOnFailure() = runBlocking {
+        Rig().use { rig ->
+            val pin = Sandbox.PIN.toCharArray()
+            MynaKit.session(rig.transport) { verifyAuthPin(pin) }
+            assertTrue(pin.all { it == '\u0000' }, "wiped after success")
+            val wrong = "0000".toCharArray()
+            expectThrows<MynaKitException.WrongPin> { MynaKit.session(rig.transport) { signWithAuthKey(wrong, byteArrayOf(1)) } }
+            assertTrue(wrong.all { it == '\u0000' }, "wiped after a failure")
+            val password = Sandbox.SIGNING_PASSWORD.toCharArray()
+            val cert = MynaKit.session(rig.transport) { readSigningCertificate(password) }
+            assertTrue(cert.personalAttributes != null)
+            assertTrue(password.all { it == '\u0000' })
+            val code = Sandbox.FRONT_SECURITY_CODE.toCharArray()
+            MynaKit.session(rig.transport) { readCardFace(Sandbox.FRONT_BIRTH_DATE, Sandbox.FRONT_EXPIRY, code) }
+            assertTrue(code.all { it == '\u0000' })
+        }
     }
 
     @Test fun pinStatusThroughTheEntryPoint() = runBlocking {

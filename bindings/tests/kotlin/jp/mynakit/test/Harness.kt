@@ -8,7 +8,6 @@ import jp.mynakit.VirtualCard
 import jp.mynakit.VirtualLink
 import jp.mynakit.VirtualLinkSwitches
 import java.util.concurrent.CopyOnWriteArrayList
-import org.junit.Assert.fail
 
 /** The sandbox card's secrets and printed card front (see the sandbox crate). */
 object Sandbox {
@@ -82,8 +81,7 @@ inline fun <reified T : Throwable> expectThrows(block: () -> Unit): T {
         if (e is T) return e
         throw AssertionError("expected ${T::class.simpleName}, got ${e::class.qualifiedName}: ${e.message}", e)
     }
-    fail("expected ${T::class.simpleName}, nothing was thrown")
-    throw IllegalStateException("unreachable")
+    throw AssertionError("expected ${T::class.simpleName}, nothing was thrown")
 }
 
 /** The hex of some bytes, for messages. */

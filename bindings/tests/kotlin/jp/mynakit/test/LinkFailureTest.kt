@@ -8,18 +8,16 @@ import jp.mynakit.PinState
 import jp.mynakit.TransportFailure
 import jp.mynakit.VirtualLinkSwitches
 import kotlinx.coroutines.runBlocking
-import org.junit.Assert.assertArrayEquals
-import org.junit.Assert.assertEquals
-import org.junit.Assert.assertNull
-import org.junit.Assert.assertTrue
-import org.junit.Rule
-import org.junit.Test
-import org.junit.rules.Timeout
+import org.junit.jupiter.api.Assertions.assertArrayEquals
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
 
 /** The card pulled away, lost answers and broken links, as Kotlin exceptions. */
+@Timeout(60)
 class LinkFailureTest {
-    @get:Rule val timeout: Timeout = Timeout.seconds(60)
-
     @Test fun aCardRemovedMidReadIsCardRemovedAndTheSessionWorksAfterReinsertion() = runBlocking {
         Rig(switches = VirtualLinkSwitches(removeAtExchange = 2u)).use { rig ->
             expectThrows<MynaKitException.CardRemoved> { rig.session.readCertificate(CertificateKind.AUTHENTICATION) }
@@ -63,9 +61,9 @@ class LinkFailureTest {
             }
             val e = expectThrows<MynaKitException.VerifyOutcomeUnknown> { rig.session.signWithAuthKey("9999", byteArrayOf(1)) }
             assertEquals(2.toUByte(), e.triesLeft)
-            assertTrue(e.detail, e.detail.contains("in time"))
-            assertEquals("never resent", 1, rig.transport.sent.count { isVerifyWithData(it) })
-            assertEquals("no signature after a lost VERIFY", 0, rig.transport.sent.count { it[0] == 0x80.toByte() && it[1] == 0x2A.toByte() })
+            assertTrue(e.detail.contains("in time"), e.detail)
+            assertEquals(1, rig.transport.sent.count { isVerifyWithData(it) }, "never resent")
+            assertEquals(0, rig.transport.sent.count { it[0] == 0x80.toByte() && it[1] == 0x2A.toByte() }, "no signature after a lost VERIFY")
         }
     }
 
@@ -73,7 +71,7 @@ class LinkFailureTest {
         Rig().use { rig ->
             rig.transport.intercept = { _, _ -> throw TransportFailure.Link("NFC stack error 42") }
             val link = expectThrows<MynaKitException.LinkFailed> { rig.session.cardStatus() }
-            assertTrue(link.reason, link.reason.contains("NFC stack error 42"))
+            assertTrue(link.reason.contains("NFC stack error 42"), link.reason)
             rig.transport.intercept = { _, _ -> throw TransportFailure.NoCard() }
             expectThrows<MynaKitException.CardRemoved> { rig.session.cardStatus() }
             rig.transport.intercept = { _, _ -> throw TransportFailure.CardRemoved() }
@@ -88,7 +86,7 @@ class LinkFailureTest {
         Rig().use { rig ->
             rig.transport.intercept = { _, _ -> throw IllegalStateException("NFC adapter off") }
             val e = expectThrows<MynaKitException.LinkFailed> { rig.session.pinStatus(PinKind.AUTH_PIN) }
-            assertTrue(e.reason, e.reason.contains("NFC adapter off"))
+            assertTrue(e.reason.contains("NFC adapter off"), e.reason)
         }
     }
 
@@ -98,7 +96,7 @@ class LinkFailureTest {
             expectThrows<MynaKitException.MalformedCardData> { rig.session.pinStatus(PinKind.AUTH_PIN) }
             rig.transport.intercept = { _, command -> if (command[1] == 0x20.toByte()) byteArrayOf(0x6A, 0x86.toByte()) else null }
             val e = expectThrows<MynaKitException.MalformedCardData> { rig.session.pinStatus(PinKind.AUTH_PIN) }
-            assertTrue(e.reason, e.reason.contains("6A86"))
+            assertTrue(e.reason.contains("6A86"), e.reason)
         }
     }
 
@@ -107,7 +105,7 @@ class LinkFailureTest {
             rig.session.pinStatus(PinKind.AUTH_PIN)
             val stats = rig.session.transcriptStats()
             assertEquals(2u, stats.roundTrips)
-            assertTrue("${stats.elapsedMicros} µs", stats.elapsedMicros >= 50_000u)
+            assertTrue(stats.elapsedMicros >= 50_000u, "${stats.elapsedMicros} µs")
         }
     }
 

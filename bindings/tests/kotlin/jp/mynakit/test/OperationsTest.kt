@@ -18,19 +18,17 @@ import jp.mynakit.parseCertificate
 import jp.mynakit.verifySignature
 import java.security.MessageDigest
 import kotlinx.coroutines.runBlocking
-import org.junit.Assert.assertArrayEquals
-import org.junit.Assert.assertEquals
-import org.junit.Assert.assertFalse
-import org.junit.Assert.assertNull
-import org.junit.Assert.assertTrue
-import org.junit.Rule
-import org.junit.Test
-import org.junit.rules.Timeout
+import org.junit.jupiter.api.Assertions.assertArrayEquals
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
 
 /** Every exported operation, through a Kotlin transport forwarding to the virtual card. */
+@Timeout(60)
 class OperationsTest {
-    @get:Rule val timeout: Timeout = Timeout.seconds(60)
-
     @Test fun cardStatusReadsTokenCertificatesAndCountersWithoutSpendingATry() = runBlocking {
         Rig().use { rig ->
             val status = rig.session.cardStatus()
@@ -91,7 +89,7 @@ class OperationsTest {
         Rig().use { rig ->
             for (kind in listOf(CertificateKind.AUTHENTICATION_CA, CertificateKind.SIGNING_CA)) {
                 val ca = rig.session.readCertificate(kind)
-                assertTrue("$kind", ca.isCa)
+                assertTrue(ca.isCa, "$kind")
             }
         }
     }
@@ -184,11 +182,11 @@ class OperationsTest {
             val e = expectThrows<MynaKitException.InvalidInput> {
                 rig.session.readCardFace(Sandbox.FRONT_BIRTH_DATE, "令和17年", Sandbox.FRONT_SECURITY_CODE)
             }
-            assertTrue(e.reason, e.reason.startsWith("expiry year"))
+            assertTrue(e.reason.startsWith("expiry year"), e.reason)
             val birth = expectThrows<MynaKitException.InvalidInput> {
                 rig.session.readCardFace("昭和64年1月8日", Sandbox.FRONT_EXPIRY, Sandbox.FRONT_SECURITY_CODE)
             }
-            assertTrue(birth.reason, birth.reason.startsWith("birth date"))
+            assertTrue(birth.reason.startsWith("birth date"), birth.reason)
             assertEquals(0, rig.transport.sent.size)
             assertEquals(0u, rig.card.commandsReceived())
         }
@@ -199,7 +197,7 @@ class OperationsTest {
             for (kind in PinKind.values()) {
                 val state = rig.session.pinStatus(kind)
                 val onCard = rig.card.triesLeft(kind) ?: throw AssertionError("$kind exists on the card")
-                assertEquals("$kind", PinState.TriesLeft(onCard), state)
+                assertEquals(PinState.TriesLeft(onCard), state, "$kind")
             }
             assertEquals(PinState.TriesLeft(3u), rig.session.pinStatus(PinKind.AUTH_PIN))
             assertEquals(0u, rig.card.verifyCommandsReceived())

@@ -4,15 +4,13 @@ import jp.mynakit.MynaKitException
 import jp.mynakit.PinKind
 import jp.mynakit.PinState
 import kotlinx.coroutines.runBlocking
-import org.junit.Assert.assertEquals
-import org.junit.Rule
-import org.junit.Test
-import org.junit.rules.Timeout
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
 
 /** Wrong PIN, the last try and blocked PINs, as Kotlin exceptions. */
+@Timeout(60)
 class PinGuardTest {
-    @get:Rule val timeout: Timeout = Timeout.seconds(60)
-
     @Test fun aWrongPinReportsTriesLeftAndTheRightOneRestoresThem() = runBlocking {
         Rig().use { rig ->
             val e = expectThrows<MynaKitException.WrongPin> { rig.session.verifyAuthPin("0000") }
@@ -30,7 +28,7 @@ class PinGuardTest {
             assertEquals(1.toUByte(), second.triesLeft)
             val sent = rig.card.verifyCommandsReceived()
             expectThrows<MynaKitException.LastTryNeedsConfirmation> { rig.session.verifyAuthPin(Sandbox.PIN) }
-            assertEquals("no VERIFY with data was sent", sent, rig.card.verifyCommandsReceived())
+            assertEquals(sent, rig.card.verifyCommandsReceived(), "no VERIFY with data was sent")
             assertEquals(1.toUByte(), rig.card.triesLeft(PinKind.AUTH_PIN))
             rig.session.verifyAuthPin(Sandbox.PIN, allowLastTry = true)
             assertEquals(3.toUByte(), rig.card.triesLeft(PinKind.AUTH_PIN))
@@ -46,7 +44,7 @@ class PinGuardTest {
             val sent = rig.card.verifyCommandsReceived()
             // With the counter read (last try not allowed) nothing reaches a blocked PIN.
             expectThrows<MynaKitException.PinBlocked> { rig.session.signWithAuthKey(Sandbox.PIN, byteArrayOf(1)) }
-            assertEquals("nothing is sent to a blocked PIN", sent, rig.card.verifyCommandsReceived())
+            assertEquals(sent, rig.card.verifyCommandsReceived(), "nothing is sent to a blocked PIN")
             // With the last try allowed the counter read is skipped: the card refuses (6984), counting nothing.
             expectThrows<MynaKitException.PinBlocked> { rig.session.signWithAuthKey(Sandbox.PIN, byteArrayOf(1), allowLastTry = true) }
             assertEquals(0.toUByte(), rig.card.triesLeft(PinKind.AUTH_PIN))
@@ -69,7 +67,7 @@ class PinGuardTest {
     @Test fun aWrongCardFrontIsAWrongCheckCode() = runBlocking {
         Rig().use { rig ->
             val before = rig.card.triesLeft(PinKind.CHECK_CODE_B)!!
-            val e = expectThrows<MynaKitException.WrongPin> {
+            val e = expectThrows<MynaKitException.WrongCheckCode> {
                 rig.session.readCardFace(Sandbox.FRONT_BIRTH_DATE, Sandbox.FRONT_EXPIRY, "0000")
             }
             assertEquals((before - 1u).toUByte(), e.triesLeft)

@@ -1,10 +1,12 @@
 package jp.mynakit.test
 
 import kotlin.system.exitProcess
-import org.junit.runner.Description
-import org.junit.runner.JUnitCore
-import org.junit.runner.notification.Failure
-import org.junit.runner.notification.RunListener
+import org.junit.platform.engine.TestExecutionResult
+import org.junit.platform.engine.discovery.DiscoverySelectors.selectClass
+import org.junit.platform.launcher.TestExecutionListener
+import org.junit.platform.launcher.TestIdentifier
+import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder
+import org.junit.platform.launcher.core.LauncherFactory
 
 /** Every test class of the Kotlin suite. */
 val TEST_CLASSES = listOf(
@@ -12,39 +14,42 @@ val TEST_CLASSES = listOf(
     PinGuardTest::class.java,
     LinkFailureTest::class.java,
     AsyncTest::class.java,
+    CancellationTest::class.java,
+    TrustTest::class.java,
     EntryPointTest::class.java,
     IsoDepTransportTest::class.java,
 )
 
 /**
- * Runs the suite and prints `N passed, N failed` last (the line CI reads);
- * exits non-zero on any failure or when no test ran.
+ * Runs the suite on the JUnit Platform (Jupiter engine) and prints
+ * `N passed, N failed` last (the line CI reads); exits non-zero on any
+ * failure or when no test ran.
  */
 fun main() {
     var passed = 0
     var failed = 0
-    val core = JUnitCore()
-    core.addListener(object : RunListener() {
-        private var ok = true
-        override fun testStarted(description: Description) {
-            ok = true
-        }
-        override fun testFailure(failure: Failure) {
-            ok = false
-            println("FAIL ${failure.description.className.substringAfterLast('.')}.${failure.description.methodName}")
-            println(failure.trace.prependIndent("    "))
-        }
-        override fun testAssumptionFailure(failure: Failure) = testFailure(failure)
-        override fun testFinished(description: Description) {
-            if (ok) {
-                passed++
-                println("ok   ${description.className.substringAfterLast('.')}.${description.methodName}")
-            } else {
-                failed++
+    val listener = object : TestExecutionListener {
+        override fun executionFinished(id: TestIdentifier, result: TestExecutionResult) {
+            val name = id.displayName.removeSuffix("()")
+            when {
+                !id.isTest && result.status == TestExecutionResult.Status.SUCCESSFUL -> Unit
+                result.status == TestExecutionResult.Status.SUCCESSFUL -> {
+                    passed++
+                    println("ok   $name")
+                }
+                else -> {
+                    // A failing test, or a class that could not run at all.
+                    failed++
+                    println("FAIL ${if (id.isTest) name else "container ${id.displayName}"}")
+                    result.throwable.ifPresent { println(it.stackTraceToString().prependIndent("    ")) }
+                }
             }
         }
-    })
-    core.run(*TEST_CLASSES.toTypedArray())
+    }
+    val request = LauncherDiscoveryRequestBuilder.request()
+        .selectors(TEST_CLASSES.map { selectClass(it) })
+        .build()
+    LauncherFactory.create().execute(request, listener)
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0 && passed > 0) 0 else 1)
 }
