@@ -23,6 +23,7 @@ pub use hex::Hex;
 pub use card::apdu::{
     ApduFormatError, CommandApdu, MAX_EXTENDED_NE, MAX_SHORT_NE, ResponseApdu, ResponseTooShort,
 };
+pub use card::ber::BerError;
 pub use card::channel::{CardChannel, ContentLength, Resend};
 pub use card::check_code::{
     CheckCodeB, CheckCodeError, MAX_EXPIRY_YEAR, MIN_EXPIRY_YEAR, SecurityCode,

@@ -25,9 +25,26 @@ pub mod tag {
     pub const OFFSETS: u16 = 0xDF21;
 }
 
-/// BER definite length in its shortest form (short form below 128, then
-/// `81`, `82`, `83` long forms), as the card writes it.
+/// BER definite length the way the card writes it in its records: short
+/// form below 128, and from 128 on always the two-byte long form `82 hh ll`,
+/// even where `81 ll` would do.
+///
+/// Known: every length of 128 or more in the Kenmen EF 0001–0005 and
+/// Kenhojo EF 0002–0007 dumps of a J-LIS test card is `82 hh ll` (e.g. Kenmen
+/// EF 0002 `DF25 82 00 A9`, Kenhojo EF 0005 `DF43 82 00 80`; myna-card
+/// `tests/fixtures/*.bin`), and every shorter one is short form. Assumed:
+/// nothing of 65 536 bytes or more (no EF is that big), written `83` here.
 pub fn ber_length(len: usize) -> Vec<u8> {
+    match len {
+        0..=0x7F => vec![len as u8],
+        0x80..=0xFFFF => vec![0x82, (len >> 8) as u8, len as u8],
+        _ => vec![0x83, (len >> 16) as u8, (len >> 8) as u8, len as u8],
+    }
+}
+
+/// DER definite length, shortest form (X.690 §10.1): for DER structures
+/// such as a DigestInfo, which must be byte-exact to verify.
+pub fn der_length(len: usize) -> Vec<u8> {
     match len {
         0..=0x7F => vec![len as u8],
         0x80..=0xFF => vec![0x81, len as u8],
@@ -107,10 +124,10 @@ pub fn sha256_digest_info(digest: &[u8]) -> Vec<u8> {
         0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
     ];
     let mut octets = vec![0x04];
-    octets.extend_from_slice(&ber_length(digest.len()));
+    octets.extend_from_slice(&der_length(digest.len()));
     octets.extend_from_slice(digest);
     let mut out = vec![0x30];
-    out.extend_from_slice(&ber_length(algorithm.len() + octets.len()));
+    out.extend_from_slice(&der_length(algorithm.len() + octets.len()));
     out.extend_from_slice(&algorithm);
     out.extend_from_slice(&octets);
     out
@@ -348,11 +365,16 @@ mod tests {
     }
 
     #[test]
-    fn lengths_are_minimal_ber() {
+    fn record_lengths_are_written_like_the_real_card() {
         assert_eq!(ber_length(0x7F), [0x7F]);
-        assert_eq!(ber_length(0x80), [0x81, 0x80]);
+        // The real card's `DF25 82 00 A9` and `DF43 82 00 80`: never `81`.
+        assert_eq!(ber_length(0xA9), [0x82, 0x00, 0xA9]);
+        assert_eq!(ber_length(0x80), [0x82, 0x00, 0x80]);
         assert_eq!(ber_length(0x100), [0x82, 0x01, 0x00]);
         assert_eq!(ber_length(0x1_0000), [0x83, 0x01, 0x00, 0x00]);
+        // DER stays minimal.
+        assert_eq!(der_length(0x80), [0x81, 0x80]);
+        assert_eq!(der_length(0x7F), [0x7F]);
     }
 
     #[test]

@@ -585,6 +585,49 @@ fn kenmen_face_record_offsets_and_signature() {
 }
 
 #[test]
+fn record_lengths_are_written_like_the_real_card() {
+    // The real card writes every length of 128 or more as `82 hh ll`
+    // (Kenmen EF 0002 `DF25 82 00 A9`), never `81 ll`; shorter ones short.
+    let card = VirtualCard::sample();
+    let face = card.ef_content(Application::Kenmen, kenmen::FACE).unwrap();
+    let fields = fields_by_offset(face, 9);
+    for (tag, at) in fields {
+        let (whole, value) = tlv_at(face, at);
+        let expected_header = if value.len() < 0x80 {
+            vec![face[at], face[at + 1], value.len() as u8]
+        } else {
+            let len = u16::try_from(value.len()).unwrap().to_be_bytes();
+            vec![face[at], face[at + 1], 0x82, len[0], len[1]]
+        };
+        assert_eq!(
+            &whole[..expected_header.len()],
+            expected_header,
+            "{tag:04X}"
+        );
+    }
+    // The name image is 173 bytes: `DF25 82 00 AD`, as on the real card.
+    let name = card.holder().images.name.len();
+    assert!((0x80..0x100).contains(&name));
+    let at = face.windows(2).position(|w| w == [0xDF, 0x25]).unwrap();
+    assert_eq!(&face[at..at + 5], &[0xDF, 0x25, 0x82, 0x00, name as u8]);
+    // And the core reads it.
+    let record = Record::parse(face, 0xFF20).unwrap();
+    assert_eq!(
+        record.get(0xDF25).unwrap(),
+        card.holder().images.name.as_slice()
+    );
+    for (app, file) in [
+        (Application::Kenmen, kenmen::AGE),
+        (Application::Kenmen, kenmen::MY_NUMBER_IMAGE),
+        (Application::Kenhojo, kenhojo::SIGNATURE),
+    ] {
+        let bytes = card.ef_content(app, file).unwrap();
+        // FF 10 82 02 1E, FF 40 82 02 xx, FF 30 82 01 4B on the real card.
+        assert_eq!(bytes[2], 0x82, "{app:?} {file:?} container");
+    }
+}
+
+#[test]
 fn kenmen_birth_date_key_and_check_code_a() {
     let mut card = VirtualCard::sample();
     let my_number = card.holder().my_number.expose().as_bytes().to_vec();

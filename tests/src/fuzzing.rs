@@ -274,8 +274,11 @@ pub async fn run_channel_flow<T: CardTransport>(flow: u8, channel: &mut CardChan
 /// The Kenhojo and Kenmen records, the My Number record, the token label and
 /// the certificate-presence EF, as the card could send them.
 ///
-/// Property: a record that parses yields each field exactly as `Record::get`
-/// finds it (typed accessors agree with the raw bytes).
+/// Properties: a record that parses yields each field exactly as
+/// `Record::get` finds it (typed accessors agree with the raw bytes); and the
+/// same fields written with the other length forms — shortest, and the real
+/// card's `82 hh ll` for everything — parse to the same fields, so both forms
+/// are exercised from every input.
 pub fn records(data: &[u8]) {
     let _ = BasicInfo::parse(data);
     let _ = CardFace::parse(data);
@@ -284,6 +287,14 @@ pub fn records(data: &[u8]) {
     let _ = TokenKind::from_label(data);
     for container in [0xFF20, 0xFF10, 0x30] {
         if let Ok(record) = Record::parse(data, container) {
+            for form in [LengthForm::Shortest, LengthForm::Card, LengthForm::Four] {
+                let again = Record::parse(&reencode(&record, container, form), container)
+                    .expect("a record re-encoded with other lengths parses");
+                assert!(record.tags().eq(again.tags()));
+                for tag in record.tags() {
+                    assert_eq!(record.get(tag), again.get(tag));
+                }
+            }
             for tag in 0xDF21..=0xDF2A {
                 match record.get(tag) {
                     Some(raw) => {
@@ -297,6 +308,48 @@ pub fn records(data: &[u8]) {
             }
         }
     }
+}
+
+/// How [`reencode`] writes lengths.
+#[derive(Clone, Copy)]
+enum LengthForm {
+    /// Shortest (DER-like): `ll`, `81 ll`, `82 hh ll`.
+    Shortest,
+    /// The real card's: short below 128, else `82 hh ll`.
+    Card,
+    /// Always the longest form the core accepts: `84` and four bytes.
+    Four,
+}
+
+fn length(len: usize, form: LengthForm) -> Vec<u8> {
+    let bytes = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+    match (form, len) {
+        (LengthForm::Four, _) => [&[0x84][..], &bytes].concat(),
+        (_, 0..=0x7F) => vec![bytes[3]],
+        (LengthForm::Shortest, 0x80..=0xFF) => vec![0x81, bytes[3]],
+        (_, 0x80..=0xFFFF) => vec![0x82, bytes[2], bytes[3]],
+        _ => [&[0x83][..], &bytes[1..]].concat(),
+    }
+}
+
+/// A record's fields written again as a container, with `form` lengths.
+fn reencode(record: &Record, container: u16, form: LengthForm) -> Vec<u8> {
+    let mut body = Vec::new();
+    for tag in record.tags() {
+        let value = record.get(tag).unwrap_or_default();
+        body.extend_from_slice(&tag.to_be_bytes());
+        body.extend(length(value.len(), form));
+        body.extend_from_slice(value);
+    }
+    let [high, low] = container.to_be_bytes();
+    let mut out = if high == 0 {
+        vec![low]
+    } else {
+        vec![high, low]
+    };
+    out.extend(length(body.len(), form));
+    out.extend(body);
+    out
 }
 
 /// The moment every certificate harness evaluates expiry at (fixed, so a

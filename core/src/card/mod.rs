@@ -3,6 +3,7 @@
 //! with their records. It knows nothing of the apps built on it.
 
 pub(crate) mod apdu;
+pub(crate) mod ber;
 pub(crate) mod channel;
 pub(crate) mod check_code;
 pub(crate) mod error;
