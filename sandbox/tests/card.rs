@@ -67,7 +67,23 @@ fn class_instruction_and_length_errors() {
         0x6E00
     );
     assert_eq!(status(&mut card, &hex("A0B0 0000 00")), 0x6E00);
-    assert_eq!(status(&mut card, &hex("00CA 0101 00")), 0x6D00, "GET DATA");
+    // Secure-messaging class bytes: 6882 to SELECT, 69FC to READ BINARY and
+    // VERIFY, as a real card answers (not 6E00).
+    assert_eq!(
+        status(&mut card, &hex("0CA4 040C 0A D392F000260100000001")),
+        0x6882
+    );
+    assert_eq!(
+        status(&mut card, &hex("08A4 040C 0A D392F000260100000001")),
+        0x6882
+    );
+    assert_eq!(status(&mut card, &hex("0CB0 8A00 00")), 0x69FC);
+    assert_eq!(status(&mut card, &hex("08B0 8A00 00")), 0x69FC);
+    assert_eq!(status(&mut card, &hex("0C20 0098")), 0x69FC);
+    assert_eq!(status(&mut card, &hex("0820 0098 04 31323334")), 0x69FC);
+    assert_eq!(card.tries_left(Application::Jpki, jpki::AUTH_PIN), Some(3));
+    // GET DATA of an unknown object with an application selected.
+    assert_eq!(status(&mut card, &hex("00CA 0101 00")), 0x6A88, "GET DATA");
     assert_eq!(
         status(&mut card, &hex("00CB 3FFF 00")),
         0x6D00,
@@ -79,7 +95,11 @@ fn class_instruction_and_length_errors() {
         "GET RESPONSE"
     );
     assert_eq!(status(&mut card, &hex("802A 0097 03 010203")[..6]), 0x6700);
-    assert_eq!(status(&mut card, &hex("0084 0000 08")), 0x6D00);
+    assert_eq!(
+        ok(&mut card, &hex("0084 0000 08")).len(),
+        8,
+        "GET CHALLENGE"
+    );
     assert_eq!(status(&mut card, &hex("00A4")), 0x6700);
     assert_eq!(status(&mut card, &[]), 0x6700);
     assert_eq!(
@@ -185,10 +205,14 @@ fn read_binary_errors() {
         "data"
     );
     assert_eq!(
-        status(&mut card, &hex("00B0 8900 00")),
+        status(&mut card, &hex("00B0 8C00 00")),
         0x6A82,
         "no such SFI"
     );
+    // EF 0009 exists and is never readable (myna-card, a real card).
+    assert_eq!(status(&mut card, &hex("00B0 8900 00")), 0x6982, "EF 0009");
+    ok(&mut card, &verify(jpki::AUTH_PIN, b"1234"));
+    assert_eq!(status(&mut card, &hex("00B0 8900 00")), 0x6982, "EF 0009");
     assert_eq!(
         status(&mut card, &hex("00B0 A000 00")),
         0x6A86,
@@ -276,12 +300,14 @@ fn wrong_pins_count_down_to_63c0_then_6984() {
         0x6984,
         "blocked, even with the right PIN"
     );
-    assert_eq!(status(&mut card, &hex("0020 0098")), 0x6984);
+    // The bare VERIFY of a blocked PIN reports no try left: 63C0, not 6984.
+    assert_eq!(status(&mut card, &hex("0020 0098")), 0x63C0);
     assert_eq!(card.tries_left(Application::Jpki, jpki::AUTH_PIN), Some(0));
     // The counter is in the chip: a power cycle does not restore it.
     card.power_cycle();
     ok(&mut card, &select_app(Application::Jpki));
-    assert_eq!(status(&mut card, &hex("0020 0098")), 0x6984);
+    assert_eq!(status(&mut card, &hex("0020 0098")), 0x63C0);
+    assert_eq!(status(&mut card, &verify(jpki::AUTH_PIN, b"1234")), 0x6984);
     // Signing password: 5 tries.
     for left in (0..5).rev() {
         assert_eq!(
@@ -341,7 +367,7 @@ fn signatures_need_the_pin_and_verify_with_the_certificate() {
     key.verify(Pkcs1v15Sign::new_unprefixed(), &sha384, &s384)
         .unwrap();
     // P1 00 pads anything up to 245 bytes, even a bare hash (as the real card
-    // does); 246 bytes do not fit. PSS → 6A86; wrong hash length → 6700.
+    // does); 246 bytes do not fit. P1 06 → 6A86; wrong hash length → 6700.
     let raw = ok(&mut card, &sign_command(0x00, 0x97, &hash));
     key.verify(Pkcs1v15Sign::new_unprefixed(), &hash, &raw)
         .unwrap();
@@ -350,7 +376,10 @@ fn signatures_need_the_pin_and_verify_with_the_certificate() {
         0x6700
     );
     ok(&mut card, &sign_command(0x00, 0x97, &[7; 245]));
-    assert_eq!(status(&mut card, &sign_command(0x04, 0x97, &hash)), 0x6A86);
+    assert_eq!(
+        status(&mut card, &sign_command(0x04, 0x97, &hash[..31])),
+        0x6700
+    );
     assert_eq!(status(&mut card, &sign_command(0x06, 0x97, &hash)), 0x6A86);
     assert_eq!(
         status(&mut card, &sign_command(0x02, 0x97, &hash[..31])),
