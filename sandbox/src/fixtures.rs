@@ -110,6 +110,27 @@ impl FixtureKey {
     }
 }
 
+/// The sandbox's card-verifiable-certificate CA keys (Kenmen `9000023/001`,
+/// Kenhojo `9000033/001`) as an app would pin them: what
+/// [`mynakit_core::CardFace::verify_issuer_signature`] checks EF 0004 with.
+pub fn cv_issuer_keys() -> Vec<mynakit_core::CvIssuerKey> {
+    use rsa::traits::PublicKeyParts;
+    let ids = crate::records::KeyIds::for_card();
+    [
+        (ids.kenmen_ca, FixtureKey::KenmenCvCa),
+        (ids.kenhojo_ca, FixtureKey::KenhojoCvCa),
+    ]
+    .into_iter()
+    .map(|(id, key)| {
+        let public = key.private_key().as_public_key();
+        let key_id = mynakit_core::KeyId::from_bytes(&id)
+            .unwrap_or_else(|e| panic!("sandbox key id {id:02X?}: {e}"));
+        mynakit_core::CvIssuerKey::new(key_id, &public.n_bytes(), &public.e_bytes())
+            .unwrap_or_else(|e| panic!("fixture {}: {e}", key.file_name()))
+    })
+    .collect()
+}
+
 /// DER of the self-signed authentication root.
 pub const AUTH_ROOT_CERT_DER: &[u8] = include_bytes!("../fixtures/auth-root.der");
 /// DER of the self-signed signing root.

@@ -16,6 +16,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use chrono::{DateTime, Utc};
 use mynakit_core::CardFace;
 use mynakit_core::CheckCodeB;
+use mynakit_core::CvCertificate;
 use mynakit_core::JapaneseDate;
 use mynakit_core::Record;
 use mynakit_core::StatusWord;
@@ -281,7 +282,19 @@ pub async fn run_channel_flow<T: CardTransport>(flow: u8, channel: &mut CardChan
 /// are exercised from every input.
 pub fn records(data: &[u8]) {
     let _ = BasicInfo::parse(data);
-    let _ = CardFace::parse(data);
+    let issuers = mynakit_sandbox::fixtures::cv_issuer_keys();
+    if let Ok(face) = CardFace::parse(data) {
+        // The face record's issuer signature, against the sandbox's own
+        // certificate: no panic whatever the record holds.
+        let sandbox_cert = CvCertificate::parse(&sandbox_kenmen_certificate())
+            .expect("the sandbox's Kenmen EF 0004 parses");
+        let _ = face.verify_issuer_signature(&sandbox_cert, &issuers);
+    }
+    if let Ok(cert) = CvCertificate::parse(data) {
+        // Property: the key ids are the body's first 32 bytes, as printed digits.
+        assert_eq!(cert.issuer_key_id().number().len(), 7);
+        let _ = cert.verify(&issuers);
+    }
     let _ = parse_my_number(data);
     let _ = CertificatePresence::from_bytes(data);
     let _ = TokenKind::from_label(data);
@@ -308,6 +321,18 @@ pub fn records(data: &[u8]) {
             }
         }
     }
+}
+
+/// The sandbox card's Kenmen EF 0004, built once.
+fn sandbox_kenmen_certificate() -> Vec<u8> {
+    static CERT: OnceLock<Vec<u8>> = OnceLock::new();
+    CERT.get_or_init(|| {
+        VirtualCard::sample()
+            .ef_content(Application::Kenmen, kenmen::CV_CERTIFICATE)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default()
+    })
+    .clone()
 }
 
 /// How [`reencode`] writes lengths.
@@ -667,6 +692,21 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             "kenhojo-basic-four",
         ),
         (Application::Kenmen, kenmen::FACE, "kenmen-face"),
+        (
+            Application::Kenmen,
+            kenmen::CV_CERTIFICATE,
+            "kenmen-cv-certificate",
+        ),
+        (
+            Application::Kenmen,
+            kenmen::AP_BASIC_DATA,
+            "kenmen-ap-basic-data",
+        ),
+        (
+            Application::Kenhojo,
+            kenhojo::SIGNED_PUBLIC_KEY,
+            "kenhojo-signed-key",
+        ),
     ] {
         if let Some(content) = card.ef_content(app, file) {
             seeds.push(("records", name.to_owned(), content.to_vec()));

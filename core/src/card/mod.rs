@@ -6,6 +6,7 @@ pub(crate) mod apdu;
 pub(crate) mod ber;
 pub(crate) mod channel;
 pub(crate) mod check_code;
+pub(crate) mod cv;
 pub(crate) mod error;
 pub(crate) mod jpki;
 pub(crate) mod kenhojo;
