@@ -348,12 +348,8 @@ impl CardTransport for PcscTransport {
         self.capabilities
     }
 
-    fn transmit(
-        &self,
-        command: &[u8],
-    ) -> impl std::future::Future<Output = Result<Vec<u8>, TransportError>> + Send {
-        let command = command.to_vec();
-        async move { self.exchange(&command) }
+    async fn transmit(&self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.exchange(command)
     }
 }
 
