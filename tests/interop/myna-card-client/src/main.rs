@@ -6,12 +6,12 @@
 
 use std::process::ExitCode;
 
+use myna_card::Pin;
 use myna_card::ap::jpki::{JpkiAp, SignatureScheme};
 use myna_card::ap::surface::SurfaceAp;
 use myna_card::ap::text::TextAp;
 use myna_card::data::{Date, verification_code_b};
 use myna_card::transport::pcsc::{self, Sharing};
-use myna_card::Pin;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -58,7 +58,10 @@ fn run(args: &[String]) -> Result<(), Failure> {
                 jpki.read_sign_certificate()?
             };
             scheme.verify(&cert.public_key()?, &data, &signature)?;
-            println!("signature {p1}: {} bytes, verified by myna-card", signature.len());
+            println!(
+                "signature {p1}: {} bytes, verified by myna-card",
+                signature.len()
+            );
         }
         // face YYYYMMDD EXPIRY_YEAR SECURITY_CODE PHOTO_OUT
         ("face", [birth, expiry, code, photo_out]) => {
@@ -66,7 +69,10 @@ fn run(args: &[String]) -> Result<(), Failure> {
             let code_b = verification_code_b(birth, expiry.parse()?, code.as_bytes())?;
             let mut surface = SurfaceAp::select(&mut card)?;
             let cert = surface.read_certificate()?;
-            println!("cv certificate: {} -> {}", cert.issuer_key_id, cert.subject_key_id);
+            println!(
+                "cv certificate: {} -> {}",
+                cert.issuer_key_id, cert.subject_key_id
+            );
             let basic = surface.read_ap_basic_data()?;
             println!("municipality: {}", basic.municipality_code);
             surface.verify_code_b(&code_b)?;
@@ -74,7 +80,11 @@ fn run(args: &[String]) -> Result<(), Failure> {
             println!("birth date: {}", face.birth_date);
             println!("expiry: {}", face.expiry);
             println!("sex: {:?}", face.sex);
-            println!("photo: {:?} {} bytes", face.photo.format, face.photo.data.len());
+            println!(
+                "photo: {:?} {} bytes",
+                face.photo.format,
+                face.photo.data.len()
+            );
             face.verify(&cert.public_key)?;
             println!("face signature: verified against the EF 0004 key");
             std::fs::write(photo_out, &face.photo.data)?;
@@ -82,7 +92,10 @@ fn run(args: &[String]) -> Result<(), Failure> {
         ("kenhojo", [pin]) => {
             let mut text = TextAp::select(&mut card)?;
             let cert = text.read_certificate()?;
-            println!("cv certificate: {} -> {}", cert.issuer_key_id, cert.subject_key_id);
+            println!(
+                "cv certificate: {} -> {}",
+                cert.issuer_key_id, cert.subject_key_id
+            );
             text.verify_pin(&Pin::numeric(pin)?)?;
             let attributes = text.read_attributes()?;
             println!("name: {}", attributes.name);
