@@ -36,10 +36,12 @@ pub use hex::Hex;
 pub use card::apdu::{
     ApduFormatError, CommandApdu, MAX_EXTENDED_NE, MAX_SHORT_NE, ResponseApdu, ResponseTooShort,
 };
+pub use card::ber::BerError;
 pub use card::channel::{CardChannel, ContentLength, Resend};
 pub use card::check_code::{
     CheckCodeB, CheckCodeError, MAX_EXPIRY_YEAR, MIN_EXPIRY_YEAR, SecurityCode,
 };
+pub use card::cv::{CvCertificate, CvCertificateError, CvIssuerKey, IssuerSignatureError, KeyId};
 pub use card::error::CardError;
 pub use card::jpki::{
     CertificatePresence, DigestInfo, FreeCertificate, Jpki, JpkiKey, JpkiStatus, TokenKind,

@@ -6,8 +6,8 @@
 use mynakit_core::CardCertificate;
 use mynakit_core::CommandApdu;
 use mynakit_core::StatusWord;
-use mynakit_core::layout::{Application, CLA_PROPRIETARY, FileId, ins};
-use rsa::PrivateKey;
+use mynakit_core::layout::{Application, CLA_PROPRIETARY, FileId, data_object, ins, sign_p1};
+use rsa::{Pkcs1v15Sign, PrivateKey, Pss};
 use sha2::{Digest, Sha256};
 
 use crate::ca::{Hierarchy, SandboxCa};
@@ -27,6 +27,14 @@ pub const SW_INCOMPATIBLE_FILE: StatusWord = StatusWord(0x6981);
 pub const SW_REFERENCE_NOT_FOUND: StatusWord = StatusWord(0x6A88);
 /// `6F00`: no precise diagnosis (an internal failure; should never happen).
 pub const SW_INTERNAL: StatusWord = StatusWord(0x6F00);
+/// `6882`: secure messaging not supported — a real card's answer to SELECT
+/// with a secure-messaging class byte (CLA `0C`/`08`) [mc].
+pub const SW_SM_NOT_SUPPORTED: StatusWord = StatusWord(0x6882);
+/// `69FC`: a real card's answer to READ BINARY and VERIFY with a
+/// secure-messaging class byte outside a session [mc src/ap/jpki.rs, sm.rs].
+pub const SW_SM_REFUSED: StatusWord = StatusWord(0x69FC);
+/// `6A83`: record not found (READ RECORD past the last record).
+pub const SW_RECORD_NOT_FOUND: StatusWord = StatusWord(0x6A83);
 
 /// The longest input P1 = `00` pads: a 2048-bit modulus less the 11 bytes of
 /// PKCS#1 v1.5 type-1 padding (RFC 8017 §9.2).
@@ -43,6 +51,10 @@ enum SignMode {
     WrapHash,
     /// `03`: the card hashes with SHA-256 and wraps the hash.
     HashWrap,
+    /// `04`: the data is a SHA-256 hash, signed RSASSA-PSS.
+    PssHash,
+    /// `05`: the card hashes with SHA-256 and signs RSASSA-PSS.
+    PssData,
 }
 
 /// A response before encoding: data for `9000`, or a status word alone.
@@ -73,6 +85,28 @@ impl std::fmt::Debug for VirtualCard {
             .field("commands", &self.commands.len())
             .finish_non_exhaustive()
     }
+}
+
+/// GET CHALLENGE (`00 84 00 00 Le`): Le random bytes, 1 to 256; the real card
+/// refuses the extended form with 6985 and answers with or without an
+/// application selected [mc src/card.rs].
+fn get_challenge(command: &CommandApdu, raw_len: usize) -> Answer {
+    if command.p1 != 0 || command.p2 != 0 {
+        return Err(StatusWord::INCORRECT_P1P2);
+    }
+    let Some(ne) = command.ne else {
+        return Err(StatusWord::WRONG_LENGTH);
+    };
+    if !command.data.is_empty() {
+        return Err(StatusWord::WRONG_LENGTH);
+    }
+    // Case 2 short is 5 bytes; anything longer is the extended form.
+    if raw_len != 5 {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    let mut challenge = vec![0u8; usize::try_from(ne).unwrap_or(256).min(256)];
+    getrandom::fill(&mut challenge).map_err(|_| SW_INTERNAL)?;
+    Ok(challenge)
 }
 
 impl VirtualCard {
@@ -211,6 +245,16 @@ impl VirtualCard {
         if raw.len() < 4 {
             return Err(StatusWord::WRONG_LENGTH);
         }
+        if matches!(cla, 0x08 | 0x0C) {
+            // Secure-messaging class bytes outside a session, as measured on a
+            // real card [mc]: SELECT 6882, READ BINARY and VERIFY 69FC. The
+            // other instructions are assumed to answer like READ BINARY.
+            return Err(if instruction == ins::SELECT {
+                SW_SM_NOT_SUPPORTED
+            } else {
+                SW_SM_REFUSED
+            });
+        }
         if cla != 0x00 && cla != CLA_PROPRIETARY {
             return Err(StatusWord::CLA_NOT_SUPPORTED);
         }
@@ -218,19 +262,131 @@ impl VirtualCard {
             (cla, instruction),
             (0x00, ins::SELECT)
                 | (0x00, ins::READ_BINARY)
+                | (0x00, ins::READ_RECORD)
                 | (0x00, ins::VERIFY)
+                | (0x00, ins::GET_CHALLENGE)
+                | (0x00, ins::GET_DATA)
+                | (0x00, ins::INTERNAL_AUTHENTICATE)
                 | (CLA_PROPRIETARY, ins::COMPUTE_DIGITAL_SIGNATURE)
         );
         if !known {
-            // Includes GET DATA and GET RESPONSE: the card never sends 61xx.
+            // Includes GET RESPONSE: the card never sends 61xx.
             return Err(StatusWord::INS_NOT_SUPPORTED);
         }
         let command = CommandApdu::parse(raw).map_err(|_| StatusWord::WRONG_LENGTH)?;
         match instruction {
             ins::SELECT => self.select(&command),
             ins::READ_BINARY => self.read_binary(&command),
+            ins::READ_RECORD => self.read_record(&command),
             ins::VERIFY => self.verify(&command),
+            ins::GET_CHALLENGE => get_challenge(&command, raw.len()),
+            ins::GET_DATA => self.get_data(&command),
+            ins::INTERNAL_AUTHENTICATE => self.internal_authenticate(&command),
             _ => self.compute_signature(&command),
+        }
+    }
+
+    /// READ RECORD: P1 the record number (from 1), P2 `04` (current EF) or
+    /// `SFI << 3 | 04` (ISO 7816-4 §11.3.3; myna-card uses `00 B2 01 04`).
+    fn read_record(&mut self, command: &CommandApdu) -> Answer {
+        let Some(ne) = command.ne else {
+            return Err(StatusWord::WRONG_LENGTH);
+        };
+        if !command.data.is_empty() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        if command.p2 & 0x07 != 0x04 || command.p1 == 0 {
+            return Err(StatusWord::INCORRECT_P1P2);
+        }
+        let app = self.selected.ok_or(StatusWord::NO_CURRENT_EF)?;
+        let file = match command.p2 >> 3 {
+            0 => self.current_ef.ok_or(StatusWord::NO_CURRENT_EF)?,
+            sfi => {
+                let file = FileId(sfi);
+                if self.files.app(app).get(file).is_none() {
+                    return Err(StatusWord::FILE_NOT_FOUND);
+                }
+                self.current_ef = Some(file);
+                file
+            }
+        };
+        match self.files.app(app).get(file) {
+            Some(ElementaryFile::Records { records, read }) => {
+                if !self.granted(*read) {
+                    return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+                }
+                let record = records
+                    .get(usize::from(command.p1) - 1)
+                    .ok_or(SW_RECORD_NOT_FOUND)?;
+                if usize::try_from(ne).unwrap_or(usize::MAX) < record.len() {
+                    // ISO 7816-4: the exact length to ask for.
+                    return Err(StatusWord(0x6C00 | (record.len() as u16 & 0xFF)));
+                }
+                Ok(record.clone())
+            }
+            Some(_) => Err(SW_INCOMPATIBLE_FILE),
+            None => Err(StatusWord::FILE_NOT_FOUND),
+        }
+    }
+
+    /// GET DATA: the MF-level objects while no application is selected;
+    /// with one selected only the contact ATR (`5F51`) answers [mc src/mf.rs].
+    fn get_data(&self, command: &CommandApdu) -> Answer {
+        let Some(ne) = command.ne else {
+            return Err(StatusWord::WRONG_LENGTH);
+        };
+        if !command.data.is_empty() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let tag = u16::from_be_bytes([command.p1, command.p2]);
+        let object = if tag == data_object::CONTACT_ATR {
+            // The ATR without TS. The sandbox's ATR has no historical bytes,
+            // like the contact ATR myna-card read from a card.
+            ATR.get(1..).unwrap_or_default().to_vec()
+        } else if self.selected.is_none() {
+            self.files
+                .data_object(tag)
+                .ok_or(SW_REFERENCE_NOT_FOUND)?
+                .to_vec()
+        } else {
+            return Err(SW_REFERENCE_NOT_FOUND);
+        };
+        if usize::try_from(ne).unwrap_or(usize::MAX) < object.len() {
+            // A real card refuses a too-short Le on its big objects with 6700 [mc].
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        Ok(object)
+    }
+
+    /// INTERNAL AUTHENTICATE (`00 88 00 (80|SFI) Lc challenge Le`): only the
+    /// common card AP's EF 0019 answers, with no PIN; the card signs
+    /// DigestInfo(SHA-256(challenge)), PKCS#1 v1.5, 1–255 challenge bytes.
+    /// Keys behind a PIN answer 6982, the Kenhojo/Kenmen keys 6985 [mc src/card.rs].
+    fn internal_authenticate(&self, command: &CommandApdu) -> Answer {
+        if command.p1 != 0x00 {
+            return Err(StatusWord::INCORRECT_P1P2);
+        }
+        if command.data.is_empty() || command.data.len() > 255 || command.ne.is_none() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        if command.p2 == 0x00 {
+            let app = self.selected.ok_or(SW_REFERENCE_NOT_FOUND)?;
+            return Err(match self.files.app(app).default_key() {
+                Some(_) => StatusWord::CONDITIONS_NOT_SATISFIED,
+                None => SW_REFERENCE_NOT_FOUND,
+            });
+        }
+        let (app, file) = self.referenced_file(command.p2)?;
+        match self.files.app(app).get(file) {
+            Some(ElementaryFile::AuthenticationKey(key)) => key
+                .sign(
+                    Pkcs1v15Sign::new::<Sha256>(),
+                    &Sha256::digest(&command.data),
+                )
+                .map_err(|_| SW_INTERNAL),
+            Some(ElementaryFile::Key { .. }) => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            Some(_) => Err(SW_INCOMPATIBLE_FILE),
+            None => Err(SW_REFERENCE_NOT_FOUND),
         }
     }
 
@@ -319,6 +475,7 @@ impl VirtualCard {
         match access {
             Access::Free => true,
             Access::AnyOf(keys) => keys.iter().any(|k| self.verified.contains(k)),
+            Access::Never => false,
         }
     }
 
@@ -354,13 +511,14 @@ impl VirtualCard {
         if command.data.is_empty() {
             // Bare VERIFY: report the counter, never change anything, even
             // right after a successful VERIFY (so "logged in" cannot be read).
-            return Err(if secret.blocked_from_issue() {
-                StatusWord::verify_failed(0)
-            } else if secret.is_blocked() {
-                StatusWord::REFERENCE_DATA_NOT_USABLE
+            // A blocked secret reports 63C0 — no try left — whether blocked
+            // from issue or by wrong tries; VERIFY with data then answers
+            // 6984 [mc src/ap/text.rs, card-protocol.md 2026-11-30].
+            return Err(StatusWord::verify_failed(if secret.is_blocked() {
+                0
             } else {
-                StatusWord::verify_failed(secret.tries_left())
-            });
+                secret.tries_left()
+            }));
         }
         if secret.is_blocked() {
             return Err(StatusWord::REFERENCE_DATA_NOT_USABLE);
@@ -379,11 +537,12 @@ impl VirtualCard {
 
     fn compute_signature(&mut self, command: &CommandApdu) -> Answer {
         let mode = match command.p1 {
-            0x00 => SignMode::DigestInfo,
-            0x01 => SignMode::HashBare,
-            0x02 => SignMode::WrapHash,
-            0x03 => SignMode::HashWrap,
-            // 04/05 (PSS) exist on the real card; the sandbox does not implement them.
+            sign_p1::DIGEST_INFO => SignMode::DigestInfo,
+            sign_p1::HASH_BARE => SignMode::HashBare,
+            sign_p1::WRAP_HASH => SignMode::WrapHash,
+            sign_p1::HASH_WRAP => SignMode::HashWrap,
+            sign_p1::PSS_HASH => SignMode::PssHash,
+            sign_p1::PSS_DATA => SignMode::PssData,
             _ => return Err(StatusWord::INCORRECT_P1P2),
         };
         let key = self.signing_key(command.p2)?;
@@ -407,6 +566,20 @@ impl VirtualCard {
                 records::sha256_digest_info(&command.data)
             }
             SignMode::HashWrap => records::sha256_digest_info(&Sha256::digest(&command.data)),
+            SignMode::PssHash | SignMode::PssData => {
+                let hash = match mode {
+                    SignMode::PssHash if command.data.len() != 32 => {
+                        return Err(StatusWord::WRONG_LENGTH);
+                    }
+                    SignMode::PssHash => command.data.clone(),
+                    _ => Sha256::digest(&command.data).to_vec(),
+                };
+                // RSASSA-PSS, SHA-256, MGF1-SHA-256, salt 32 (the hash
+                // length), a fresh random salt each time like the real card.
+                return key
+                    .sign_with_rng(&mut getrandom::SysRng, Pss::<Sha256>::new(), &hash)
+                    .map_err(|_| SW_INTERNAL);
+            }
         };
         records::sign_padded(key, &payload).map_err(|_| SW_INTERNAL)
     }

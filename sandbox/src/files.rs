@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use mynakit_core::layout::{Application, FileId, jpki, kenhojo, kenmen};
+use mynakit_core::layout::{Application, FileId, common, data_object, jpki, kenhojo, kenmen};
 use rsa::PrivateKey;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -12,6 +12,10 @@ use crate::error::SandboxError;
 use crate::fixtures::FixtureKey;
 use crate::holder::CardConfig;
 use crate::records;
+
+/// The issuing municipality's code (全国地方公共団体コード) every sandbox
+/// card carries: 13101, Chiyoda-ku, Tokyo, where the sample holder lives.
+pub const MUNICIPALITY_CODE: &str = "13101";
 
 /// Largest EF the sandbox builds: READ BINARY offsets have 15 bits, and a
 /// bigger file (an oversized photo) could not be read by every client.
@@ -24,6 +28,9 @@ pub enum Access {
     Free,
     /// After a successful VERIFY of any one of these key EFs in this session.
     AnyOf(&'static [FileId]),
+    /// By no one the sandbox knows of: READ BINARY answers `6982` whatever
+    /// was verified (JPKI EF 0009 on a real card, per myna-card).
+    Never,
 }
 
 /// A PIN, password or check code (照合番号) with its retry counter.
@@ -60,12 +67,6 @@ impl Secret {
     /// Tries left.
     pub fn tries_left(&self) -> u8 {
         self.tries_left
-    }
-
-    /// True when the secret was never usable (it answers a bare VERIFY with
-    /// `63C0` rather than `6984`, as a peer measured on Kenhojo EF 0012).
-    pub fn blocked_from_issue(&self) -> bool {
-        self.value.is_none()
     }
 
     /// True when VERIFY can no longer succeed.
@@ -107,6 +108,16 @@ pub enum ElementaryFile {
     },
     /// A PIN or check-code EF (VERIFY target; READ BINARY answers `6981`).
     Secret(Secret),
+    /// A record EF (READ RECORD; READ BINARY answers `6981`).
+    Records {
+        /// Records 1, 2, … in order.
+        records: Vec<Vec<u8>>,
+        /// Who may read it.
+        read: Access,
+    },
+    /// A key INTERNAL AUTHENTICATE signs with, without any PIN (the common
+    /// card AP's EF 0019).
+    AuthenticationKey(&'static PrivateKey),
     /// A private key EF (COMPUTE DIGITAL SIGNATURE target).
     Key {
         /// The key.
@@ -157,6 +168,11 @@ impl ApplicationFiles {
         Ok(())
     }
 
+    fn records(&mut self, id: FileId, records: Vec<Vec<u8>>, read: Access) {
+        self.files
+            .insert(id.0, ElementaryFile::Records { records, read });
+    }
+
     fn secret(&mut self, id: FileId, secret: Secret) {
         self.files.insert(id.0, ElementaryFile::Secret(secret));
     }
@@ -179,19 +195,24 @@ pub struct CertificateFiles {
     pub signing_ca: Vec<u8>,
 }
 
-/// All three applications.
+/// All four applications.
 #[derive(Clone)]
 pub struct CardFiles {
     jpki: ApplicationFiles,
     kenhojo: ApplicationFiles,
     kenmen: ApplicationFiles,
+    common: ApplicationFiles,
+    /// GET DATA objects answered with no application selected, by tag.
+    data_objects: BTreeMap<u16, Vec<u8>>,
 }
 
 const KENHOJO_EF1_KEYS: &[FileId] = &[kenhojo::PIN, kenhojo::CHECK_CODE_A];
 const KENHOJO_EF2_KEYS: &[FileId] = &[kenhojo::PIN, kenhojo::CHECK_CODE_B];
 const KENHOJO_EF3_KEYS: &[FileId] = &[kenhojo::PIN];
-/// Kenhojo's EF 0012, blocked from issue on every card a peer examined.
-const KENHOJO_BLOCKED: FileId = FileId(0x12);
+/// Kenhojo EF 0006 and 0007: "the PIN or either 照合番号" (myna-card
+/// src/ap/text.rs, measured). EF 0008's condition is not published; the same
+/// is assumed.
+const KENHOJO_ANY_KEY: &[FileId] = &[kenhojo::PIN, kenhojo::CHECK_CODE_A, kenhojo::CHECK_CODE_B];
 const KENMEN_AGE_KEYS: &[FileId] = &[kenmen::BIRTH_DATE_KEY];
 const KENMEN_FACE_KEYS: &[FileId] = &[kenmen::CHECK_CODE_B, kenmen::CHECK_CODE_A];
 const KENMEN_NUMBER_KEYS: &[FileId] = &[kenmen::CHECK_CODE_A];
@@ -248,21 +269,58 @@ impl CardFiles {
             );
         }
 
+        // Content unknown and never readable: sixteen FF bytes as a placeholder.
+        jpki_files.data(jpki::PROTECTED_0009, vec![0xFF; 16], Access::Never)?;
+
+        let ids = records::KeyIds::for_card();
         let mut kenhojo_files = ApplicationFiles {
             default_key: Some(card_ap_key),
             ..Default::default()
         };
         let ef1 = records::kenhojo_my_number(&holder.my_number);
         let ef2 = records::kenhojo_basic_four(holder)?;
-        let ef3 = records::kenhojo_integrity(&ef1, &ef2, issuer)?;
+        let kenhojo_issuer = FixtureKey::KenhojoIssuer.private_key();
+        let ef3 = records::kenhojo_integrity(&ef1, &ef2, kenhojo_issuer)?;
         kenhojo_files.data(kenhojo::MY_NUMBER, ef1, Access::AnyOf(KENHOJO_EF1_KEYS))?;
         kenhojo_files.data(kenhojo::BASIC_FOUR, ef2, Access::AnyOf(KENHOJO_EF2_KEYS))?;
         kenhojo_files.data(kenhojo::SIGNATURE, ef3, Access::AnyOf(KENHOJO_EF3_KEYS))?;
+        kenhojo_files.data(
+            kenhojo::CV_CERTIFICATE,
+            records::cv_certificate(
+                &ids.kenhojo_ca,
+                &ids.kenhojo_issuer,
+                kenhojo_issuer.as_public_key(),
+                FixtureKey::KenhojoCvCa.private_key(),
+            )?,
+            Access::Free,
+        )?;
+        kenhojo_files.data(
+            kenhojo::AP_BASIC_DATA,
+            records::kenhojo_ap_basic_data(&ids.kenhojo_basic),
+            Access::Free,
+        )?;
+        kenhojo_files.data(
+            kenhojo::SESSION_KEY_PUBLIC_KEY,
+            records::session_key_public_key(
+                FixtureKey::KenhojoSession.private_key().as_public_key(),
+            ),
+            Access::AnyOf(KENHOJO_ANY_KEY),
+        )?;
+        kenhojo_files.data(
+            kenhojo::SIGNED_PUBLIC_KEY,
+            records::signed_public_key(card_ap_key.as_public_key(), kenhojo_issuer)?,
+            Access::AnyOf(KENHOJO_ANY_KEY),
+        )?;
+        kenhojo_files.data(
+            kenhojo::UNKNOWN_0008,
+            vec![0xFF; 16],
+            Access::AnyOf(KENHOJO_ANY_KEY),
+        )?;
         kenhojo_files.secret(
             kenhojo::PIN,
             Secret::new(&config.secrets.kenhojo_pin, tries.kenhojo_pin),
         );
-        kenhojo_files.secret(KENHOJO_BLOCKED, Secret::unusable());
+        kenhojo_files.secret(kenhojo::BLOCKED_0012, Secret::unusable());
         kenhojo_files.secret(
             kenhojo::CHECK_CODE_A,
             Secret::new(holder.my_number.expose(), tries.kenhojo_check_codes),
@@ -288,6 +346,26 @@ impl CardFiles {
             Access::AnyOf(KENMEN_FACE_KEYS),
         )?;
         kenmen_files.data(
+            kenmen::AP_BASIC_DATA,
+            records::kenmen_ap_basic_data(&ids, MUNICIPALITY_CODE),
+            Access::Free,
+        )?;
+        kenmen_files.data(
+            kenmen::CV_CERTIFICATE,
+            records::cv_certificate(
+                &ids.kenmen_ca,
+                &ids.kenmen_issuer,
+                issuer.as_public_key(),
+                FixtureKey::KenmenCvCa.private_key(),
+            )?,
+            Access::Free,
+        )?;
+        kenmen_files.data(
+            kenmen::UNKNOWN_0006,
+            vec![0xFF; 16],
+            Access::AnyOf(KENMEN_FACE_KEYS),
+        )?;
+        kenmen_files.data(
             kenmen::MY_NUMBER_IMAGE,
             records::kenmen_my_number_image(holder, card_public, issuer)?,
             Access::AnyOf(KENMEN_NUMBER_KEYS),
@@ -305,10 +383,61 @@ impl CardFiles {
             Secret::new(holder.my_number.expose(), tries.kenmen_keys),
         );
 
+        // The common card AP: a 15-digit serial stable per card, from the
+        // same digest as the JPKI token serial.
+        let card_serial: String = digest
+            .iter()
+            .take(15)
+            .map(|b| char::from(b'0' + b % 10))
+            .collect();
+        let expiry = holder.card_expiry.format("%Y%m%d").to_string();
+        let mut common_files = ApplicationFiles::default();
+        common_files.records(
+            common::CARD_INFO,
+            vec![records::common_card_info(
+                &card_serial,
+                MUNICIPALITY_CODE,
+                &expiry,
+            )],
+            Access::Free,
+        );
+        common_files.data(
+            common::KEY_REFERENCE,
+            ids.common_reference.to_vec(),
+            Access::Free,
+        )?;
+        common_files.files.insert(
+            common::INTERNAL_AUTH_KEY.0,
+            ElementaryFile::AuthenticationKey(FixtureKey::CommonAuth.private_key()),
+        );
+        // Its PIN is normally set to the same 4 digits as the JPKI auth PIN
+        // (assumed; the sandbox uses the auth PIN and its retry limit).
+        common_files.secret(
+            common::PIN,
+            Secret::new(&config.secrets.auth_pin, tries.auth_pin),
+        );
+
+        let mut data_objects = BTreeMap::new();
+        data_objects.insert(
+            data_object::CARD_IDENTIFICATION,
+            card_serial.clone().into_bytes(),
+        );
+        data_objects.insert(
+            data_object::MUNICIPALITY_CODE,
+            MUNICIPALITY_CODE.as_bytes().to_vec(),
+        );
+        data_objects.insert(data_object::EXPIRY, expiry.into_bytes());
+        data_objects.insert(
+            data_object::ISSUER_IDENTIFICATION,
+            ids.common_reference.to_vec(),
+        );
+
         Ok(Self {
             jpki: jpki_files,
             kenhojo: kenhojo_files,
             kenmen: kenmen_files,
+            common: common_files,
+            data_objects,
         })
     }
 
@@ -318,6 +447,7 @@ impl CardFiles {
             Application::Jpki => &self.jpki,
             Application::Kenhojo => &self.kenhojo,
             Application::Kenmen => &self.kenmen,
+            Application::Common => &self.common,
         }
     }
 
@@ -327,7 +457,13 @@ impl CardFiles {
             Application::Jpki => &mut self.jpki,
             Application::Kenhojo => &mut self.kenhojo,
             Application::Kenmen => &mut self.kenmen,
+            Application::Common => &mut self.common,
         }
+    }
+
+    /// A GET DATA object answered with no application selected.
+    pub fn data_object(&self, tag: u16) -> Option<&[u8]> {
+        self.data_objects.get(&tag).map(Vec::as_slice)
     }
 }
 
@@ -344,6 +480,7 @@ mod tests {
         assert!(s.attempt(b"1234"));
         assert_eq!(s.tries_left(), 3);
         let unusable = Secret::unusable();
-        assert!(unusable.is_blocked() && unusable.blocked_from_issue());
+        assert!(unusable.is_blocked());
+        assert_eq!(unusable.tries_left(), 0);
     }
 }

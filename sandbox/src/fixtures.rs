@@ -26,20 +26,40 @@ pub enum FixtureKey {
     /// The key the Kenhojo and Kenmen applications sign challenges with
     /// (its public half is Kenmen DF24).
     CardApplication,
-    /// The issuer key that signs the Kenhojo and Kenmen records (the key a
-    /// real card's EF 0004 certifies).
+    /// The issuer key that signs the Kenmen records (age, face, My Number
+    /// image): the key Kenmen EF 0004's card-verifiable certificate certifies.
     FaceIssuer,
+    /// The sandbox's stand-in for the J-LIS CA key that certifies Kenmen EF
+    /// 0004 (production key id `5000023`, test cards `6000023`; the sandbox's
+    /// id is `9000023`). Apps pin its public half; it is not on the card.
+    KenmenCvCa,
+    /// The same for Kenhojo EF 0004 (production `5000033`; sandbox `9000033`).
+    KenhojoCvCa,
+    /// The issuer key that signs Kenhojo EF 0003 and EF 0007: the key Kenhojo
+    /// EF 0004 certifies (a real card certifies different keys in the two
+    /// applications' EF 0004).
+    KenhojoIssuer,
+    /// The key whose public half is Kenhojo EF 0006 (secure-messaging session
+    /// key delivery, which the sandbox does not implement).
+    KenhojoSession,
+    /// The common card AP's INTERNAL AUTHENTICATE key (EF 0019).
+    CommonAuth,
 }
 
 impl FixtureKey {
     /// Every key, in the order the generator writes them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 11] = [
         Self::AuthRoot,
         Self::SigningRoot,
         Self::CardAuth,
         Self::CardSigning,
         Self::CardApplication,
         Self::FaceIssuer,
+        Self::KenmenCvCa,
+        Self::KenhojoCvCa,
+        Self::KenhojoIssuer,
+        Self::KenhojoSession,
+        Self::CommonAuth,
     ];
 
     /// File name under `sandbox/fixtures/`.
@@ -51,6 +71,11 @@ impl FixtureKey {
             Self::CardSigning => "card-signing.pk8",
             Self::CardApplication => "card-ap.pk8",
             Self::FaceIssuer => "face-issuer.pk8",
+            Self::KenmenCvCa => "kenmen-cv-ca.pk8",
+            Self::KenhojoCvCa => "kenhojo-cv-ca.pk8",
+            Self::KenhojoIssuer => "kenhojo-issuer.pk8",
+            Self::KenhojoSession => "kenhojo-session.pk8",
+            Self::CommonAuth => "common-auth.pk8",
         }
     }
 
@@ -63,12 +88,18 @@ impl FixtureKey {
             Self::CardSigning => include_bytes!("../fixtures/card-signing.pk8"),
             Self::CardApplication => include_bytes!("../fixtures/card-ap.pk8"),
             Self::FaceIssuer => include_bytes!("../fixtures/face-issuer.pk8"),
+            Self::KenmenCvCa => include_bytes!("../fixtures/kenmen-cv-ca.pk8"),
+            Self::KenhojoCvCa => include_bytes!("../fixtures/kenhojo-cv-ca.pk8"),
+            Self::KenhojoIssuer => include_bytes!("../fixtures/kenhojo-issuer.pk8"),
+            Self::KenhojoSession => include_bytes!("../fixtures/kenhojo-session.pk8"),
+            Self::CommonAuth => include_bytes!("../fixtures/common-auth.pk8"),
         }
     }
 
     /// The parsed key, loaded on first use and shared afterwards.
     pub fn private_key(self) -> &'static PrivateKey {
-        static KEYS: [OnceLock<PrivateKey>; 6] = [const { OnceLock::new() }; 6];
+        static KEYS: [OnceLock<PrivateKey>; FixtureKey::ALL.len()] =
+            [const { OnceLock::new() }; FixtureKey::ALL.len()];
         KEYS[self as usize].get_or_init(|| {
             // A committed fixture that does not parse is a broken build, not
             // a runtime condition any caller could handle.
@@ -77,6 +108,27 @@ impl FixtureKey {
             })
         })
     }
+}
+
+/// The sandbox's card-verifiable-certificate CA keys (Kenmen `9000023/001`,
+/// Kenhojo `9000033/001`) as an app would pin them: what
+/// [`mynakit_core::CardFace::verify_issuer_signature`] checks EF 0004 with.
+pub fn cv_issuer_keys() -> Vec<mynakit_core::CvIssuerKey> {
+    use rsa::traits::PublicKeyParts;
+    let ids = crate::records::KeyIds::for_card();
+    [
+        (ids.kenmen_ca, FixtureKey::KenmenCvCa),
+        (ids.kenhojo_ca, FixtureKey::KenhojoCvCa),
+    ]
+    .into_iter()
+    .map(|(id, key)| {
+        let public = key.private_key().as_public_key();
+        let key_id = mynakit_core::KeyId::from_bytes(&id)
+            .unwrap_or_else(|e| panic!("sandbox key id {id:02X?}: {e}"));
+        mynakit_core::CvIssuerKey::new(key_id, &public.n_bytes(), &public.e_bytes())
+            .unwrap_or_else(|e| panic!("fixture {}: {e}", key.file_name()))
+    })
+    .collect()
 }
 
 /// DER of the self-signed authentication root.

@@ -96,6 +96,12 @@ impl Sandbox {
         Arc::clone(&self.card)
     }
 
+    /// The CA keys of the card's card-verifiable certificates (Kenmen and
+    /// Kenhojo EF 0004), as an app pins the production ones.
+    pub fn cv_issuer_keys(&self) -> Vec<mynakit_core::CvIssuerKey> {
+        fixtures::cv_issuer_keys()
+    }
+
     /// The two sandbox roots as configured trust anchors.
     pub fn trust_anchors(&self) -> TrustAnchors {
         SandboxCa::fixture().trust_anchors()

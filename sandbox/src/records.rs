@@ -19,15 +19,34 @@ pub mod tag {
     pub const CONTAINER_20: u16 = 0xFF20;
     /// Kenhojo EF 0003 container.
     pub const CONTAINER_30: u16 = 0xFF30;
-    /// Kenmen EF 0005 container.
+    /// Kenmen EF 0005 and Kenhojo EF 0005 container.
     pub const CONTAINER_40: u16 = 0xFF40;
+    /// Kenhojo EF 0007 container.
+    pub const CONTAINER_50: u16 = 0xFF50;
     /// Offset table in the `FF 20` records.
     pub const OFFSETS: u16 = 0xDF21;
 }
 
-/// BER definite length in its shortest form (short form below 128, then
-/// `81`, `82`, `83` long forms), as the card writes it.
+/// BER definite length the way the card writes it in its records: short
+/// form below 128, and from 128 on always the two-byte long form `82 hh ll`,
+/// even where `81 ll` would do.
+///
+/// Known: every length of 128 or more in the Kenmen EF 0001–0005 and
+/// Kenhojo EF 0002–0007 dumps of a J-LIS test card is `82 hh ll` (e.g. Kenmen
+/// EF 0002 `DF25 82 00 A9`, Kenhojo EF 0005 `DF43 82 00 80`; myna-card
+/// `tests/fixtures/*.bin`), and every shorter one is short form. Assumed:
+/// nothing of 65 536 bytes or more (no EF is that big), written `83` here.
 pub fn ber_length(len: usize) -> Vec<u8> {
+    match len {
+        0..=0x7F => vec![len as u8],
+        0x80..=0xFFFF => vec![0x82, (len >> 8) as u8, len as u8],
+        _ => vec![0x83, (len >> 16) as u8, (len >> 8) as u8, len as u8],
+    }
+}
+
+/// DER definite length, shortest form (X.690 §10.1): for DER structures
+/// such as a DigestInfo, which must be byte-exact to verify.
+pub fn der_length(len: usize) -> Vec<u8> {
     match len {
         0..=0x7F => vec![len as u8],
         0x80..=0xFF => vec![0x81, len as u8],
@@ -107,10 +126,10 @@ pub fn sha256_digest_info(digest: &[u8]) -> Vec<u8> {
         0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
     ];
     let mut octets = vec![0x04];
-    octets.extend_from_slice(&ber_length(digest.len()));
+    octets.extend_from_slice(&der_length(digest.len()));
     octets.extend_from_slice(digest);
     let mut out = vec![0x30];
-    out.extend_from_slice(&ber_length(algorithm.len() + octets.len()));
+    out.extend_from_slice(&der_length(algorithm.len() + octets.len()));
     out.extend_from_slice(&algorithm);
     out.extend_from_slice(&octets);
     out
@@ -330,6 +349,175 @@ pub fn kenmen_my_number_image(
     ))
 }
 
+/// A 16-byte key identifier as the card writes them: 7 ASCII digits (the
+/// key number), `08 05`, 3 ASCII digits (the group), four `00` (myna-card
+/// `src/data.rs` `KeyId`, from real cards). The first digit is the
+/// hierarchy: `5` production, `6` J-LIS test cards; the sandbox uses `9`.
+/// Both arguments must be ASCII digits of the right length.
+pub fn key_id(number: &str, group: &str) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    for (slot, byte) in id.iter_mut().zip(
+        number
+            .bytes()
+            .take(7)
+            .chain([0x08, 0x05])
+            .chain(group.bytes().take(3)),
+    ) {
+        *slot = byte;
+    }
+    id
+}
+
+/// The key identifiers a sandbox card carries.
+#[derive(Debug, Clone)]
+pub struct KeyIds {
+    /// The CA key that signs Kenmen EF 0004 (production `5000023/001`).
+    pub kenmen_ca: [u8; 16],
+    /// The key Kenmen EF 0004 certifies: municipality code + `21`, group
+    /// `000` (a real card: `1322121/000` for municipality 13221).
+    pub kenmen_issuer: [u8; 16],
+    /// The CA key that signs Kenhojo EF 0004 (production `5000033/001`).
+    pub kenhojo_ca: [u8; 16],
+    /// The key Kenhojo EF 0004 certifies: municipality code + `31`.
+    pub kenhojo_issuer: [u8; 16],
+    /// Kenmen EF 0003 DF32 (a real test card: `6000024/001`).
+    pub kenmen_basic: [u8; 16],
+    /// Kenmen EF 0003 DF35's leading key id (a real card: `5900025/001`).
+    pub kenmen_opaque: [u8; 16],
+    /// Kenhojo EF 0005 DF42 (a real test card: `6000034/001`).
+    pub kenhojo_basic: [u8; 16],
+    /// The common card AP's EF 0002 and the GET DATA `0042` key reference
+    /// (what it names is unknown; a sandbox value).
+    pub common_reference: [u8; 16],
+}
+
+impl KeyIds {
+    /// The identifiers of a sandbox card issued by [`crate::files::MUNICIPALITY_CODE`].
+    pub fn for_card() -> Self {
+        let municipality = crate::files::MUNICIPALITY_CODE;
+        Self {
+            kenmen_ca: key_id("9000023", "001"),
+            kenmen_issuer: key_id(&format!("{municipality}21"), "000"),
+            kenhojo_ca: key_id("9000033", "001"),
+            kenhojo_issuer: key_id(&format!("{municipality}31"), "000"),
+            kenmen_basic: key_id("9000024", "001"),
+            kenmen_opaque: key_id("9900025", "001"),
+            kenhojo_basic: key_id("9000034", "001"),
+            common_reference: key_id("9000020", "001"),
+        }
+    }
+}
+
+/// A card-verifiable certificate (Kenhojo/Kenmen EF 0004), laid out like a
+/// real card's (myna-card `src/data.rs` and `tests/fixtures/surface-0004.bin`):
+///
+/// ```text
+/// 7F21 82 02 33
+///   5F4E 82 01 29  issuer key id (16) ‖ subject key id (16) ‖ 90/91 public key (265)
+///   5F37 82 01 00  PKCS#1 v1.5 SHA-256 signature over the 297 bytes of 5F4E
+/// ```
+pub fn cv_certificate(
+    issuer_id: &[u8; 16],
+    subject_id: &[u8; 16],
+    subject_key: &PublicKey,
+    ca: &PrivateKey,
+) -> Result<Vec<u8>, SandboxError> {
+    let body = [
+        &issuer_id[..],
+        &subject_id[..],
+        &public_key_field(subject_key),
+    ]
+    .concat();
+    let signature = sign_sha256(ca, &body)?;
+    Ok(container(
+        0x7F21,
+        &[tlv(0x5F4E, &body), tlv(0x5F37, &signature)],
+    ))
+}
+
+/// Bytes that stand for data of unknown meaning: fixed per label, so the
+/// card stays deterministic.
+fn opaque(label: &str, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut counter = 0u32;
+    while out.len() < len {
+        out.extend_from_slice(&Sha256::digest(
+            [label.as_bytes(), &counter.to_be_bytes()].concat(),
+        ));
+        counter += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// Kenmen EF 0003 (application basic data), free to read (myna-card
+/// `src/ap/surface.rs`, `tests/fixtures/surface-0003.bin`):
+/// `FF30` { `DF31` `06 03 0E 01` (spec version, extended Lc/Le support,
+/// vendor id, vendor byte, as on the cards seen), `DF32` a key id, `DF33` `00`
+/// version, `DF34` the municipality code, `DF35` a key id and 256 bytes whose
+/// meaning is unknown (opaque placeholder here) }.
+pub fn kenmen_ap_basic_data(ids: &KeyIds, municipality: &str) -> Vec<u8> {
+    let df35 = [&ids.kenmen_opaque[..], &opaque("kenmen DF35", 256)].concat();
+    container(
+        tag::CONTAINER_30,
+        &[
+            tlv(0xDF31, &[0x06, 0x03, 0x0E, 0x01]),
+            tlv(0xDF32, &ids.kenmen_basic),
+            tlv(0xDF33, &[0x00]),
+            tlv(0xDF34, municipality.as_bytes()),
+            tlv(0xDF35, &df35),
+        ],
+    )
+}
+
+/// Kenhojo EF 0005 (application basic data), free to read (myna-card
+/// `src/ap/text.rs`, `tests/fixtures/text-0005.bin`): `FF40` { `DF41`
+/// `01 03 0E 01`, `DF42` a key id, `DF43` 128 bytes: 32 of unknown meaning
+/// (opaque placeholder here) then 96 `FF` }.
+pub fn kenhojo_ap_basic_data(key_id: &[u8; 16]) -> Vec<u8> {
+    let mut df43 = opaque("kenhojo DF43", 32);
+    df43.resize(128, 0xFF);
+    container(
+        tag::CONTAINER_40,
+        &[
+            tlv(0xDF41, &[0x01, 0x03, 0x0E, 0x01]),
+            tlv(0xDF42, key_id),
+            tlv(0xDF43, &df43),
+        ],
+    )
+}
+
+/// Kenhojo EF 0006: the public key a terminal encrypts a session key to,
+/// `A1` { `90` exponent, `91` modulus } (myna-card `tests/fixtures/text-0006.bin`).
+pub fn session_key_public_key(key: &PublicKey) -> Vec<u8> {
+    let field = public_key_field(key);
+    let mut out = vec![0xA1];
+    out.extend_from_slice(&ber_length(field.len()));
+    out.extend_from_slice(&field);
+    out
+}
+
+/// Kenhojo EF 0007: the application's signing key, public half, and the
+/// issuer's PKCS#1 v1.5 SHA-256 signature over the `DF51` TLV before it
+/// (myna-card `src/ap/text.rs` `SignedPublicKey`, `tests/fixtures/text-0007.bin`).
+pub fn signed_public_key(key: &PublicKey, issuer: &PrivateKey) -> Result<Vec<u8>, SandboxError> {
+    let signed = tlv(0xDF51, &public_key_field(key));
+    let signature = sign_sha256(issuer, &signed)?;
+    Ok(container(
+        tag::CONTAINER_50,
+        &[signed, tlv(0xDF52, &signature)],
+    ))
+}
+
+/// Common card AP, EF 0001 record 1: simple TLV `01 1C` + 15-digit serial +
+/// 5-digit municipality code + `YYYYMMDD` expiry (myna-card `src/ap/common.rs`).
+pub fn common_card_info(serial: &str, municipality: &str, expiry: &str) -> Vec<u8> {
+    let text = format!("{serial}{municipality}{expiry}");
+    let mut out = vec![0x01, text.len() as u8];
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
@@ -348,11 +536,16 @@ mod tests {
     }
 
     #[test]
-    fn lengths_are_minimal_ber() {
+    fn record_lengths_are_written_like_the_real_card() {
         assert_eq!(ber_length(0x7F), [0x7F]);
-        assert_eq!(ber_length(0x80), [0x81, 0x80]);
+        // The real card's `DF25 82 00 A9` and `DF43 82 00 80`: never `81`.
+        assert_eq!(ber_length(0xA9), [0x82, 0x00, 0xA9]);
+        assert_eq!(ber_length(0x80), [0x82, 0x00, 0x80]);
         assert_eq!(ber_length(0x100), [0x82, 0x01, 0x00]);
         assert_eq!(ber_length(0x1_0000), [0x83, 0x01, 0x00, 0x00]);
+        // DER stays minimal.
+        assert_eq!(der_length(0x80), [0x81, 0x80]);
+        assert_eq!(der_length(0x7F), [0x7F]);
     }
 
     #[test]

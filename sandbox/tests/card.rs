@@ -67,7 +67,23 @@ fn class_instruction_and_length_errors() {
         0x6E00
     );
     assert_eq!(status(&mut card, &hex("A0B0 0000 00")), 0x6E00);
-    assert_eq!(status(&mut card, &hex("00CA 0101 00")), 0x6D00, "GET DATA");
+    // Secure-messaging class bytes: 6882 to SELECT, 69FC to READ BINARY and
+    // VERIFY, as a real card answers (not 6E00).
+    assert_eq!(
+        status(&mut card, &hex("0CA4 040C 0A D392F000260100000001")),
+        0x6882
+    );
+    assert_eq!(
+        status(&mut card, &hex("08A4 040C 0A D392F000260100000001")),
+        0x6882
+    );
+    assert_eq!(status(&mut card, &hex("0CB0 8A00 00")), 0x69FC);
+    assert_eq!(status(&mut card, &hex("08B0 8A00 00")), 0x69FC);
+    assert_eq!(status(&mut card, &hex("0C20 0098")), 0x69FC);
+    assert_eq!(status(&mut card, &hex("0820 0098 04 31323334")), 0x69FC);
+    assert_eq!(card.tries_left(Application::Jpki, jpki::AUTH_PIN), Some(3));
+    // GET DATA of an unknown object with an application selected.
+    assert_eq!(status(&mut card, &hex("00CA 0101 00")), 0x6A88, "GET DATA");
     assert_eq!(
         status(&mut card, &hex("00CB 3FFF 00")),
         0x6D00,
@@ -79,7 +95,11 @@ fn class_instruction_and_length_errors() {
         "GET RESPONSE"
     );
     assert_eq!(status(&mut card, &hex("802A 0097 03 010203")[..6]), 0x6700);
-    assert_eq!(status(&mut card, &hex("0084 0000 08")), 0x6D00);
+    assert_eq!(
+        ok(&mut card, &hex("0084 0000 08")).len(),
+        8,
+        "GET CHALLENGE"
+    );
     assert_eq!(status(&mut card, &hex("00A4")), 0x6700);
     assert_eq!(status(&mut card, &[]), 0x6700);
     assert_eq!(
@@ -185,10 +205,14 @@ fn read_binary_errors() {
         "data"
     );
     assert_eq!(
-        status(&mut card, &hex("00B0 8900 00")),
+        status(&mut card, &hex("00B0 8C00 00")),
         0x6A82,
         "no such SFI"
     );
+    // EF 0009 exists and is never readable (myna-card, a real card).
+    assert_eq!(status(&mut card, &hex("00B0 8900 00")), 0x6982, "EF 0009");
+    ok(&mut card, &verify(jpki::AUTH_PIN, b"1234"));
+    assert_eq!(status(&mut card, &hex("00B0 8900 00")), 0x6982, "EF 0009");
     assert_eq!(
         status(&mut card, &hex("00B0 A000 00")),
         0x6A86,
@@ -276,12 +300,14 @@ fn wrong_pins_count_down_to_63c0_then_6984() {
         0x6984,
         "blocked, even with the right PIN"
     );
-    assert_eq!(status(&mut card, &hex("0020 0098")), 0x6984);
+    // The bare VERIFY of a blocked PIN reports no try left: 63C0, not 6984.
+    assert_eq!(status(&mut card, &hex("0020 0098")), 0x63C0);
     assert_eq!(card.tries_left(Application::Jpki, jpki::AUTH_PIN), Some(0));
     // The counter is in the chip: a power cycle does not restore it.
     card.power_cycle();
     ok(&mut card, &select_app(Application::Jpki));
-    assert_eq!(status(&mut card, &hex("0020 0098")), 0x6984);
+    assert_eq!(status(&mut card, &hex("0020 0098")), 0x63C0);
+    assert_eq!(status(&mut card, &verify(jpki::AUTH_PIN, b"1234")), 0x6984);
     // Signing password: 5 tries.
     for left in (0..5).rev() {
         assert_eq!(
@@ -341,7 +367,7 @@ fn signatures_need_the_pin_and_verify_with_the_certificate() {
     key.verify(Pkcs1v15Sign::new_unprefixed(), &sha384, &s384)
         .unwrap();
     // P1 00 pads anything up to 245 bytes, even a bare hash (as the real card
-    // does); 246 bytes do not fit. PSS → 6A86; wrong hash length → 6700.
+    // does); 246 bytes do not fit. P1 06 → 6A86; wrong hash length → 6700.
     let raw = ok(&mut card, &sign_command(0x00, 0x97, &hash));
     key.verify(Pkcs1v15Sign::new_unprefixed(), &hash, &raw)
         .unwrap();
@@ -350,7 +376,10 @@ fn signatures_need_the_pin_and_verify_with_the_certificate() {
         0x6700
     );
     ok(&mut card, &sign_command(0x00, 0x97, &[7; 245]));
-    assert_eq!(status(&mut card, &sign_command(0x04, 0x97, &hash)), 0x6A86);
+    assert_eq!(
+        status(&mut card, &sign_command(0x04, 0x97, &hash[..31])),
+        0x6700
+    );
     assert_eq!(status(&mut card, &sign_command(0x06, 0x97, &hash)), 0x6A86);
     assert_eq!(
         status(&mut card, &sign_command(0x02, 0x97, &hash[..31])),
@@ -582,6 +611,49 @@ fn kenmen_face_record_offsets_and_signature() {
     // 照合番号B does not open the My Number image.
     assert_eq!(status(&mut card, &hex("00B0 8500 00")), 0x6982);
     assert_eq!(status(&mut card, &hex("00B0 8100 00")), 0x6982);
+}
+
+#[test]
+fn record_lengths_are_written_like_the_real_card() {
+    // The real card writes every length of 128 or more as `82 hh ll`
+    // (Kenmen EF 0002 `DF25 82 00 A9`), never `81 ll`; shorter ones short.
+    let card = VirtualCard::sample();
+    let face = card.ef_content(Application::Kenmen, kenmen::FACE).unwrap();
+    let fields = fields_by_offset(face, 9);
+    for (tag, at) in fields {
+        let (whole, value) = tlv_at(face, at);
+        let expected_header = if value.len() < 0x80 {
+            vec![face[at], face[at + 1], value.len() as u8]
+        } else {
+            let len = u16::try_from(value.len()).unwrap().to_be_bytes();
+            vec![face[at], face[at + 1], 0x82, len[0], len[1]]
+        };
+        assert_eq!(
+            &whole[..expected_header.len()],
+            expected_header,
+            "{tag:04X}"
+        );
+    }
+    // The name image is 173 bytes: `DF25 82 00 AD`, as on the real card.
+    let name = card.holder().images.name.len();
+    assert!((0x80..0x100).contains(&name));
+    let at = face.windows(2).position(|w| w == [0xDF, 0x25]).unwrap();
+    assert_eq!(&face[at..at + 5], &[0xDF, 0x25, 0x82, 0x00, name as u8]);
+    // And the core reads it.
+    let record = Record::parse(face, 0xFF20).unwrap();
+    assert_eq!(
+        record.get(0xDF25).unwrap(),
+        card.holder().images.name.as_slice()
+    );
+    for (app, file) in [
+        (Application::Kenmen, kenmen::AGE),
+        (Application::Kenmen, kenmen::MY_NUMBER_IMAGE),
+        (Application::Kenhojo, kenhojo::SIGNATURE),
+    ] {
+        let bytes = card.ef_content(app, file).unwrap();
+        // FF 10 82 02 1E, FF 40 82 02 xx, FF 30 82 01 4B on the real card.
+        assert_eq!(bytes[2], 0x82, "{app:?} {file:?} container");
+    }
 }
 
 #[test]

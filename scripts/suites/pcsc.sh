@@ -5,11 +5,17 @@
 #
 #   1. every `mynakit card` command through pcscd gives the same JSON as in-process;
 #   2. OpenSC (unmodified) lists and reads the certificates, logs in, signs
-#      with the auth key (openssl verifies the signature), and a wrong PIN
-#      through OpenSC costs exactly one try;
+#      with both keys using every mechanism its jpki driver offers (openssl
+#      verifies each signature; the driver offers no PSS: checked and said),
+#      and a wrong PIN through OpenSC costs exactly one try;
 #   3. the card is killed mid-command: mynakit exits 5 within a bound, no hang;
 #   4. round trips per operation, ours against OpenSC's, counted from the
-#      card's own transcript (written to target/pcsc-roundtrips.md).
+#      card's own transcript (written to target/pcsc-roundtrips.md);
+#   5. myna-card (crates.io, soltia48/myna-card, an independent reader) reads
+#      the auth certificate, the card face (checking its issuer signature
+#      against the card-verifiable certificate) and the Kenhojo text, and
+#      signs with both keys in all six schemes of COMPUTE DIGITAL SIGNATURE
+#      (PKCS#1 v1.5 variants and PSS); openssl verifies every signature.
 #
 # Installs what it needs when missing (Debian/Ubuntu, as root), starts
 # pcscd unless one is running, and stops everything it started.
@@ -270,6 +276,49 @@ else
   fail "pkcs11-tool signing-key signature: $(cat "$WORK/p11s.log")"
 fi
 
+# Every mechanism OpenSC's jpki driver lists, with each key; openssl checks
+# each signature with the certificate mynakit read.
+mechs=$(p11 --list-mechanisms 2>/dev/null | awk '/sign/ {sub(/,$/, "", $1); print $1}' | sort | tr '\n' ' ')
+expected="MD5-RSA-PKCS RIPEMD160-RSA-PKCS RSA-PKCS SHA1-RSA-PKCS SHA224-RSA-PKCS SHA256-RSA-PKCS SHA384-RSA-PKCS SHA512-RSA-PKCS "
+if [ "$mechs" = "$expected" ]; then
+  pass "OpenSC's jpki driver offers RSA-PKCS and 7 hash-and-sign PKCS#1 v1.5 mechanisms, no PSS"
+else
+  fail "OpenSC's jpki mechanisms changed (extend this suite): $mechs"
+fi
+# What the driver says to a PSS request, plainly: it has no such mechanism.
+if p11 --login --pin "$PIN" --sign --mechanism SHA256-RSA-PKCS-PSS --id 01 -i "$WORK/data" \
+  -o "$WORK/pss.sig" >"$WORK/pss.log" 2>&1; then
+  fail "OpenSC signed with PSS: extend this suite to verify it"
+else
+  pass "OpenSC's jpki driver refuses PSS ($(grep -o 'CKR_[A-Z_]*\|not supported[^.]*' "$WORK/pss.log" | head -1)): the card's PSS is tested with myna-card below"
+fi
+# RSA-PKCS signs what it is given: hand it a SHA-256 DigestInfo.
+{
+  printf '\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20'
+  openssl dgst -sha256 -binary "$WORK/data"
+} >"$WORK/data.di"
+for key in auth:01:0:"$PIN" signing:02:1:"$PASSWORD"; do
+  IFS=: read -r name id slot secret <<<"$key"
+  for mech in $expected; do
+    sig="$WORK/$name.$mech.sig"
+    if [ "$mech" = RSA-PKCS ]; then input="$WORK/data.di"; else input="$WORK/data"; fi
+    if ! p11 --slot-index "$slot" --login --pin "$secret" --sign --mechanism "$mech" --id "$id" \
+      -i "$input" -o "$sig" >"$WORK/mech.log" 2>&1; then
+      fail "OpenSC $mech with the $name key: $(tail -2 "$WORK/mech.log")"
+      continue
+    fi
+    if [ "$mech" = RSA-PKCS ]; then
+      # The recovered PKCS#1 block must hold exactly the DigestInfo given.
+      openssl pkeyutl -verify -pubin -inkey "$WORK/$name.pub" -in "$WORK/data.di" -sigfile "$sig" >/dev/null 2>&1 &&
+        openssl dgst -sha256 -verify "$WORK/$name.pub" -signature "$sig" "$WORK/data" >/dev/null 2>&1
+    else
+      md=$(printf '%s' "${mech%-RSA-PKCS}" | tr 'A-Z' 'a-z')
+      openssl dgst "-$md" -verify "$WORK/$name.pub" -signature "$sig" "$WORK/data" >/dev/null 2>&1
+    fi
+    if [ $? -eq 0 ]; then pass "OpenSC $mech with the $name key; openssl verifies it"; else fail "OpenSC $mech ($name key): openssl does not verify"; fi
+  done
+done
+
 tries() { run_card "${PC[@]}" -- card tries | jq -r '.auth_pin.tries'; }
 t0=$(tries)
 p11 --login --pin 9999 --sign --mechanism SHA256-RSA-PKCS --id 01 -i "$WORK/data" -o "$WORK/x.sig" \
@@ -286,18 +335,22 @@ fi
 p11 --login --pin "$PIN" --sign --mechanism SHA256-RSA-PKCS --id 01 -i "$WORK/data" -o "$WORK/y.sig" >/dev/null 2>&1
 [ "$(tries)" = "$t0" ] && pass "the right PIN resets the counter to $t0" || fail "counter not reset"
 
-# A blocked PIN: the real card answers the bare VERIFY with 6984
-# (card-protocol.md), and so does the virtual card. OpenSC 0.23's jpki
-# driver then gives up on the whole token; that is OpenSC's limit, and the
-# card is not bent to hide it. mynakit reports the PIN as blocked.
+# A blocked PIN: the real card answers the bare VERIFY with 63C0 (no try
+# left) and a VERIFY with data with 6984 (card-protocol.md, 2026-11-30), and
+# so does the virtual card. OpenSC then shows the PIN with 0 tries left;
+# mynakit reports it blocked.
 start_card --sandbox-pin-tries 1 || die "virtual card restart"
 p11 --login --pin 9999 --sign --mechanism SHA256-RSA-PKCS --id 01 -i "$WORK/data" -o "$WORK/z.sig" >/dev/null 2>&1
 state=$(run_card "${PC[@]}" -- card tries | jq -r '.auth_pin.state')
 timeout 30 pkcs15-tool --reader "$READER" --list-pins >"$WORK/blocked.txt" 2>&1
-if [ "$state" = blocked ] && grep -q '> 00200080 < 6984' "$CARD_TXT" && grep -q 'binding failed' "$WORK/blocked.txt"; then
-  pass "blocked PIN: 6984 to the bare VERIFY as documented; mynakit says blocked; OpenSC drops the token"
+p11 --login --pin "$PIN" --sign --mechanism SHA256-RSA-PKCS --id 01 -i "$WORK/data" -o "$WORK/z2.sig" >"$WORK/blocked-login.log" 2>&1
+if [ "$state" = blocked ] && grep -q '> 00200080 < 63C0' "$CARD_TXT" &&
+  grep -q '> 0020008004\*\+ < 6984' "$CARD_TXT" &&
+  grep -A8 'User Authentication PIN' "$WORK/blocked.txt" | grep -q 'Tries left *: 0' &&
+  grep -q "C_Login failed" "$WORK/blocked-login.log"; then
+  pass "blocked PIN: 63C0 to the bare VERIFY, 6984 to the right PIN; mynakit says blocked; OpenSC shows 0 tries and its login fails (it maps 6984 to CKR_GENERAL_ERROR)"
 else
-  fail "blocked PIN: mynakit says '$state'; OpenSC: $(head -3 "$WORK/blocked.txt")"
+  fail "blocked PIN: mynakit says '$state'; OpenSC: $(head -12 "$WORK/blocked.txt") $(tail -2 "$WORK/blocked-login.log")"
 fi
 
 # ------------------------------------------------------------ 3. removal
@@ -423,6 +476,86 @@ if [ "$cert" -lt 9 ]; then pass "auth certificate: $cert APDUs, fewer than every
 # Our VERIFY + sign includes the counter read that refuses to spend a last
 # try; myna-card's 4 has no such check (see BENCHMARKS.md).
 if [ "$sign" -le 4 ]; then pass "VERIFY + sign: $sign APDUs (myna-card 4, jpki/myna 7, OpenSC 49)"; else fail "VERIFY + sign: $sign APDUs"; fi
+
+# ------------------------------------------------------------ 5. myna-card
+step "5. myna-card (crates.io), an independent reader"
+# A tiny CLI over the published crate (tests/interop/myna-card-client, its
+# own workspace and lock file); built into target/ so CI caches it.
+MC_DIR="$ROOT/tests/interop/myna-card-client"
+MC="$TARGET_DIR/interop/debug/myna-card-client"
+if CARGO_TARGET_DIR="$TARGET_DIR/interop" timeout 1200 cargo build --locked -q \
+  --manifest-path "$MC_DIR/Cargo.toml" >"$WORK/mc-build.log" 2>&1; then
+  pass "myna-card $(grep -A1 'name = "myna-card"' "$MC_DIR/Cargo.lock" | grep -o '[0-9.]*') built from crates.io"
+else
+  die "building the myna-card client: $(tail -20 "$WORK/mc-build.log")"
+fi
+start_card || die "virtual card restart"
+run_card "${PC[@]}" -- card certs --signing --out-dir "$WORK/ours5" >/dev/null 2>&1
+run_card "${PC[@]}" -- card kenmen --birth-date 昭和60年6月15日 --expiry 2035 --photo-out "$WORK/ours-photo.jp2" \
+  >/dev/null 2>&1
+mc() { timeout 60 "$MC" "$READER" "$@"; }
+
+if mc auth-cert "$WORK/mc-auth.der" >"$WORK/mc.log" 2>&1 && cmp -s "$WORK/mc-auth.der" "$WORK/ours5/auth.der"; then
+  pass "myna-card reads the auth certificate: the same DER mynakit reads"
+else
+  fail "myna-card auth certificate: $(cat "$WORK/mc.log")"
+fi
+
+if mc face 19850615 2035 4821 "$WORK/mc-photo.jp2" >"$WORK/mc-face.txt" 2>&1 &&
+  grep -q 'cv certificate: 9000023/001 -> 1310121/000' "$WORK/mc-face.txt" &&
+  grep -q 'birth date: 1985-06-15' "$WORK/mc-face.txt" &&
+  grep -q 'expiry: 2035-06-15' "$WORK/mc-face.txt" &&
+  grep -q 'face signature: verified' "$WORK/mc-face.txt" &&
+  cmp -s "$WORK/mc-photo.jp2" "$WORK/ours-photo.jp2"; then
+  pass "myna-card reads Kenmen EF 0003/0004 and the card face; DF28 verifies with EF 0004's key; same photo as mynakit"
+else
+  fail "myna-card card face: $(cat "$WORK/mc-face.txt")"
+fi
+
+if mc kenhojo "$PIN" >"$WORK/mc-kenhojo.txt" 2>&1 &&
+  grep -q 'name: 番号　花子' "$WORK/mc-kenhojo.txt" &&
+  grep -q 'address: 東京都千代田区霞が関二丁目１番２号' "$WORK/mc-kenhojo.txt" &&
+  grep -q 'sex: Female' "$WORK/mc-kenhojo.txt" &&
+  grep -q 'integrity record: verified, digests match' "$WORK/mc-kenhojo.txt"; then
+  pass "myna-card reads the Kenhojo text; the integrity record verifies with EF 0004's key"
+else
+  fail "myna-card Kenhojo: $(cat "$WORK/mc-kenhojo.txt")"
+fi
+
+# All six COMPUTE DIGITAL SIGNATURE schemes with both keys. Input per P1:
+# 00 a DigestInfo, 01/03/05 the message (the card hashes), 02/04 its SHA-256.
+openssl dgst -sha256 -binary "$WORK/data" >"$WORK/data.sha256"
+for key in auth:"$PIN":"$WORK/ours5/auth.der" sign:"$PASSWORD":"$WORK/ours5/signing.der"; do
+  IFS=: read -r name secret der <<<"$key"
+  openssl x509 -inform DER -in "$der" -pubkey -noout >"$WORK/mc-$name.pub"
+  for p1 in 00 01 02 03 04 05; do
+    case $p1 in
+      00) input="$WORK/data.di" ;;
+      02 | 04) input="$WORK/data.sha256" ;;
+      *) input="$WORK/data" ;;
+    esac
+    sig="$WORK/mc-$name-$p1.sig"
+    if ! mc sign "$name" "$secret" "$p1" "$input" "$sig" >"$WORK/mc-sign.log" 2>&1; then
+      fail "myna-card P1 $p1 with the $name key: $(cat "$WORK/mc-sign.log")"
+      continue
+    fi
+    pub="$WORK/mc-$name.pub"
+    case $p1 in
+      00 | 02 | 03) what="PKCS#1 v1.5 sha256WithRSAEncryption"
+        openssl dgst -sha256 -verify "$pub" -signature "$sig" "$WORK/data" >/dev/null 2>&1 ;;
+      01) what="PKCS#1 v1.5 over the bare SHA-256 (no DigestInfo)"
+        openssl pkeyutl -verify -pubin -inkey "$pub" -in "$WORK/data.sha256" -sigfile "$sig" >/dev/null 2>&1 ;;
+      *) what="RSASSA-PSS SHA-256, MGF1-SHA-256, salt 32"
+        openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 \
+          -verify "$pub" -signature "$sig" "$WORK/data" >/dev/null 2>&1 ;;
+    esac
+    if [ $? -eq 0 ]; then
+      pass "myna-card P1 $p1 with the $name key: $what; openssl verifies it"
+    else
+      fail "myna-card P1 $p1 ($name key): openssl does not verify it as $what"
+    fi
+  done
+done
 
 stop_card
 if [ -n "$PCSCD_PID" ]; then kill -TERM "$PCSCD_PID" && wait "$PCSCD_PID" 2>/dev/null; PCSCD_PID=""; fi

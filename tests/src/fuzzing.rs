@@ -16,6 +16,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use chrono::{DateTime, Utc};
 use mynakit_core::CardFace;
 use mynakit_core::CheckCodeB;
+use mynakit_core::CvCertificate;
 use mynakit_core::JapaneseDate;
 use mynakit_core::Record;
 use mynakit_core::StatusWord;
@@ -274,16 +275,39 @@ pub async fn run_channel_flow<T: CardTransport>(flow: u8, channel: &mut CardChan
 /// The Kenhojo and Kenmen records, the My Number record, the token label and
 /// the certificate-presence EF, as the card could send them.
 ///
-/// Property: a record that parses yields each field exactly as `Record::get`
-/// finds it (typed accessors agree with the raw bytes).
+/// Properties: a record that parses yields each field exactly as
+/// `Record::get` finds it (typed accessors agree with the raw bytes); and the
+/// same fields written with the other length forms — shortest, and the real
+/// card's `82 hh ll` for everything — parse to the same fields, so both forms
+/// are exercised from every input.
 pub fn records(data: &[u8]) {
     let _ = BasicInfo::parse(data);
-    let _ = CardFace::parse(data);
+    let issuers = mynakit_sandbox::fixtures::cv_issuer_keys();
+    if let Ok(face) = CardFace::parse(data) {
+        // The face record's issuer signature, against the sandbox's own
+        // certificate: no panic whatever the record holds.
+        let sandbox_cert = CvCertificate::parse(&sandbox_kenmen_certificate())
+            .expect("the sandbox's Kenmen EF 0004 parses");
+        let _ = face.verify_issuer_signature(&sandbox_cert, &issuers);
+    }
+    if let Ok(cert) = CvCertificate::parse(data) {
+        // Property: the key ids are the body's first 32 bytes, as printed digits.
+        assert_eq!(cert.issuer_key_id().number().len(), 7);
+        let _ = cert.verify(&issuers);
+    }
     let _ = parse_my_number(data);
     let _ = CertificatePresence::from_bytes(data);
     let _ = TokenKind::from_label(data);
     for container in [0xFF20, 0xFF10, 0x30] {
         if let Ok(record) = Record::parse(data, container) {
+            for form in [LengthForm::Shortest, LengthForm::Card, LengthForm::Four] {
+                let again = Record::parse(&reencode(&record, container, form), container)
+                    .expect("a record re-encoded with other lengths parses");
+                assert!(record.tags().eq(again.tags()));
+                for tag in record.tags() {
+                    assert_eq!(record.get(tag), again.get(tag));
+                }
+            }
             for tag in 0xDF21..=0xDF2A {
                 match record.get(tag) {
                     Some(raw) => {
@@ -297,6 +321,60 @@ pub fn records(data: &[u8]) {
             }
         }
     }
+}
+
+/// The sandbox card's Kenmen EF 0004, built once.
+fn sandbox_kenmen_certificate() -> Vec<u8> {
+    static CERT: OnceLock<Vec<u8>> = OnceLock::new();
+    CERT.get_or_init(|| {
+        VirtualCard::sample()
+            .ef_content(Application::Kenmen, kenmen::CV_CERTIFICATE)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default()
+    })
+    .clone()
+}
+
+/// How [`reencode`] writes lengths.
+#[derive(Clone, Copy)]
+enum LengthForm {
+    /// Shortest (DER-like): `ll`, `81 ll`, `82 hh ll`.
+    Shortest,
+    /// The real card's: short below 128, else `82 hh ll`.
+    Card,
+    /// Always the longest form the core accepts: `84` and four bytes.
+    Four,
+}
+
+fn length(len: usize, form: LengthForm) -> Vec<u8> {
+    let bytes = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+    match (form, len) {
+        (LengthForm::Four, _) => [&[0x84][..], &bytes].concat(),
+        (_, 0..=0x7F) => vec![bytes[3]],
+        (LengthForm::Shortest, 0x80..=0xFF) => vec![0x81, bytes[3]],
+        (_, 0x80..=0xFFFF) => vec![0x82, bytes[2], bytes[3]],
+        _ => [&[0x83][..], &bytes[1..]].concat(),
+    }
+}
+
+/// A record's fields written again as a container, with `form` lengths.
+fn reencode(record: &Record, container: u16, form: LengthForm) -> Vec<u8> {
+    let mut body = Vec::new();
+    for tag in record.tags() {
+        let value = record.get(tag).unwrap_or_default();
+        body.extend_from_slice(&tag.to_be_bytes());
+        body.extend(length(value.len(), form));
+        body.extend_from_slice(value);
+    }
+    let [high, low] = container.to_be_bytes();
+    let mut out = if high == 0 {
+        vec![low]
+    } else {
+        vec![high, low]
+    };
+    out.extend(length(body.len(), form));
+    out.extend(body);
+    out
 }
 
 /// The moment every certificate harness evaluates expiry at (fixed, so a
@@ -614,6 +692,21 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             "kenhojo-basic-four",
         ),
         (Application::Kenmen, kenmen::FACE, "kenmen-face"),
+        (
+            Application::Kenmen,
+            kenmen::CV_CERTIFICATE,
+            "kenmen-cv-certificate",
+        ),
+        (
+            Application::Kenmen,
+            kenmen::AP_BASIC_DATA,
+            "kenmen-ap-basic-data",
+        ),
+        (
+            Application::Kenhojo,
+            kenhojo::SIGNED_PUBLIC_KEY,
+            "kenhojo-signed-key",
+        ),
     ] {
         if let Some(content) = card.ef_content(app, file) {
             seeds.push(("records", name.to_owned(), content.to_vec()));

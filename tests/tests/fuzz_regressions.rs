@@ -68,3 +68,15 @@ fn seeds_from_real_sessions_pass_every_harness() {
         harness(bytes);
     }
 }
+
+#[test]
+fn the_long_form_record_in_the_corpus_parses_as_a_card_face() {
+    // Lengths written the real card's way (`DF25 82 00 A9`): the record
+    // parser before the BER rewrite failed it with `TruncatedInput`.
+    let bytes = std::fs::read(regressions_dir().join("records/long-form-lengths"))
+        .expect("the long-form regression input exists");
+    let face = mynakit_core::CardFace::parse(&bytes).expect("long-form lengths parse");
+    assert_eq!(face.name_image.len(), 0xA9);
+    assert_eq!(face.signature.len(), 256);
+    assert_eq!(face.card_expiry.to_string(), "2035-06-15");
+}

@@ -483,6 +483,7 @@ pub(crate) fn app_name(app: Application) -> &'static str {
         Application::Jpki => "JPKI application",
         Application::Kenhojo => "Kenhojo application",
         Application::Kenmen => "Kenmen application",
+        Application::Common => "common card application",
     }
 }
 

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::apdu::CommandApdu;
 use super::channel::{CardChannel, ContentLength, Resend};
 use super::error::CardError;
-use super::layout::{Application, CLA_PROPRIETARY, FileId, ins, jpki};
+use super::layout::{Application, CLA_PROPRIETARY, FileId, ins, jpki, sign_p1};
 use super::pin::{AuthPin, CardSecret, LastTry, SigningPassword};
 use super::status::Status;
 use super::verify::PinStatus;
@@ -312,14 +312,39 @@ impl<'a, T: CardTransport> Jpki<'a, T> {
         key: JpkiKey,
         digest_info: &DigestInfo,
     ) -> Result<Vec<u8>, CardError> {
+        self.compute_signature(key, sign_p1::DIGEST_INFO, digest_info.as_bytes())
+            .await
+    }
+
+    /// Asks the card for an RSASSA-PSS signature (SHA-256, MGF1-SHA-256,
+    /// 32-byte salt) over a SHA-256 hash the caller computed: COMPUTE DIGITAL
+    /// SIGNATURE P1 `04`, which a real card supports (myna-card
+    /// `src/ap/jpki.rs`). `key`'s PIN must have been verified in this session.
+    /// Sent once, never repeated: a lost answer is an error. The salt is the
+    /// card's, so two calls give different signatures; check one with
+    /// [`CardCertificate::verifies_pss_sha256_signature`].
+    pub async fn sign_pss_sha256(
+        &mut self,
+        key: JpkiKey,
+        sha256: &[u8; 32],
+    ) -> Result<Vec<u8>, CardError> {
+        self.compute_signature(key, sign_p1::PSS_HASH, sha256).await
+    }
+
+    async fn compute_signature(
+        &mut self,
+        key: JpkiKey,
+        p1: u8,
+        data: &[u8],
+    ) -> Result<Vec<u8>, CardError> {
         self.channel.select(Application::Jpki).await?;
         let command = CommandApdu::new(
             CLA_PROPRIETARY,
             ins::COMPUTE_DIGITAL_SIGNATURE,
-            0x00,
+            p1,
             key.key_file().reference_p2(),
         )
-        .with_data(digest_info.as_bytes())
+        .with_data(data)
         .expect(256);
         let mut response = self.channel.send(&command, Resend::Never).await?;
         match response.sw.meaning() {

@@ -7,13 +7,15 @@ use zeroize::Zeroize;
 
 use super::channel::{CardChannel, ContentLength};
 use super::check_code::CheckCodeB;
+use super::cv::{CvCertificate, CvIssuerKey, IssuerSignatureError, face_digest_info};
 use super::error::CardError;
 use super::layout::{Application, kenmen};
 use super::pin::LastTry;
-use super::records::Record;
+use super::records::{Record, RecordError};
 use super::verify::PinStatus;
 use crate::jp::person::Sex;
 use crate::platform::CardTransport;
+use sha2::{Digest, Sha256};
 
 /// The card face record (EF 0002).
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +44,10 @@ pub struct CardFace {
     /// The issuer's signature over the record (DF28).
     #[serde(skip)]
     pub signature: Vec<u8>,
+    /// SHA-256 of the three signed segments as read from the card
+    /// (DF22‖DF23‖DF24, DF25‖DF26, DF27, each TLV as written): what DF28 signs.
+    #[serde(skip)]
+    signed_segments: [[u8; 32]; 3],
 }
 
 impl std::fmt::Debug for CardFace {
@@ -84,7 +90,25 @@ impl CardFace {
                 "the face photo is not a JPEG 2000 (JP2) file",
             ));
         }
+        let segment = |tags: &[u16]| -> Result<[u8; 32], CardError> {
+            let mut hash = Sha256::new();
+            for tag in tags {
+                hash.update(
+                    record
+                        .raw(*tag)
+                        .ok_or(RecordError::Missing(*tag))
+                        .map_err(field)?,
+                );
+            }
+            Ok(hash.finalize().into())
+        };
+        let signed_segments = [
+            segment(&[0xDF22, 0xDF23, 0xDF24])?,
+            segment(&[0xDF25, 0xDF26])?,
+            segment(&[0xDF27])?,
+        ];
         Ok(Self {
+            signed_segments,
             birth_date: record.optional_date(0xDF22).map_err(field)?,
             sex: record.sex(0xDF23).map_err(field)?,
             card_public_key: bytes_of(0xDF24)?,
@@ -95,6 +119,31 @@ impl CardFace {
             card_expiry: record.date(0xDF29).map_err(field)?,
             security_code_image: bytes_of(0xDF2A)?,
         })
+    }
+}
+
+impl CardFace {
+    /// Checks the record's issuer signature: `certificate` (Kenmen EF 0004,
+    /// [`Kenmen::read_cv_certificate`]) against the issuer key among
+    /// `issuers` its issuer id names, then DF28 against the key the
+    /// certificate certifies. This covers birth date, sex, the card key and
+    /// the images and photo as read from the card — not the expiry (DF29) or
+    /// the security-code image (DF2A), which the card does not sign
+    /// (myna-card `src/ap/surface.rs`). The fields of this value are copies:
+    /// what is checked is the bytes as parsed.
+    pub fn verify_issuer_signature(
+        &self,
+        certificate: &CvCertificate,
+        issuers: &[CvIssuerKey],
+    ) -> Result<(), IssuerSignatureError> {
+        certificate.verify(issuers)?;
+        if certificate
+            .certifies_signature(&face_digest_info(&self.signed_segments), &self.signature)
+        {
+            Ok(())
+        } else {
+            Err(IssuerSignatureError::BadRecordSignature)
+        }
     }
 }
 
@@ -115,6 +164,22 @@ impl<'a, T: CardTransport> Kenmen<'a, T> {
         self.channel
             .pin_status(Application::Kenmen, kenmen::CHECK_CODE_B)
             .await
+    }
+
+    /// Reads the application's card-verifiable certificate (EF 0004, free):
+    /// the key it certifies signs the face record.
+    pub async fn read_cv_certificate(&mut self) -> Result<CvCertificate, CardError> {
+        const WHAT: &str = "card-verifiable certificate";
+        let bytes = self
+            .channel
+            .read_ef(
+                Application::Kenmen,
+                kenmen::CV_CERTIFICATE,
+                ContentLength::Tlv,
+                WHAT,
+            )
+            .await?;
+        CvCertificate::parse(&bytes).map_err(|e| CardError::malformed(WHAT, e))
     }
 
     /// Verifies 照合番号B (once per session) and reads the card face record.

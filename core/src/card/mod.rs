@@ -3,8 +3,10 @@
 //! with their records. It knows nothing of the apps built on it.
 
 pub(crate) mod apdu;
+pub(crate) mod ber;
 pub(crate) mod channel;
 pub(crate) mod check_code;
+pub(crate) mod cv;
 pub(crate) mod error;
 pub(crate) mod jpki;
 pub(crate) mod kenhojo;
