@@ -42,7 +42,7 @@ pub use card::check_code::{
     CheckCodeB, CheckCodeError, MAX_EXPIRY_YEAR, MIN_EXPIRY_YEAR, SecurityCode,
 };
 pub use card::cv::{CvCertificate, CvCertificateError, CvIssuerKey, IssuerSignatureError, KeyId};
-pub use card::error::CardError;
+pub use card::error::{CardError, HeaderError, Malformation, Unsupported};
 pub use card::jpki::{
     CertificatePresence, DigestInfo, FreeCertificate, Jpki, JpkiKey, JpkiStatus, TokenKind,
 };

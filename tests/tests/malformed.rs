@@ -2,7 +2,7 @@
 //! end in typed errors: never a panic, never a resent VERIFY or signature.
 
 use mynakit_core::FreeCertificate;
-use mynakit_core::{CardChannel, CardError, TransportError};
+use mynakit_core::{CardChannel, CardError, Malformation, TransportError};
 use mynakit_sandbox::{LinkSwitches, Sandbox};
 use mynakit_tests::{Flow, Mangle, MangledTransport, block_on, is_sign, is_verify_with_data};
 
@@ -103,7 +103,8 @@ fn clean_exchanges(flow: Flow) -> Vec<Kind> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Done,
-    Malformed(&'static str),
+    /// Which object, and which kind of damage (`Malformation`'s case).
+    Malformed(&'static str, &'static str),
     Unexpected(&'static str, u16),
     PinRequired,
     WrongPin(u8),
@@ -116,7 +117,20 @@ enum Outcome {
 fn outcome(result: &Result<(), CardError>) -> Outcome {
     match result {
         Ok(()) => Outcome::Done,
-        Err(CardError::Malformed { what, .. }) => Outcome::Malformed(what),
+        Err(CardError::Malformed { what, reason }) => Outcome::Malformed(
+            what,
+            match reason {
+                Malformation::Answer(_) => "no status word",
+                Malformation::Header(_) => "header",
+                Malformation::Record(_) => "record",
+                Malformation::Certificate(_) => "certificate",
+                Malformation::EndedAfter { .. } => "ended early",
+                Malformation::NoData { .. } => "no data",
+                Malformation::Size { .. } => "size",
+                Malformation::Prefix { .. } => "prefix",
+                other => panic!("a damage no spoil makes: {other:?}"),
+            },
+        ),
         Err(CardError::UnexpectedStatus { command, sw }) => Outcome::Unexpected(command, sw.0),
         Err(CardError::PinRequired) => Outcome::PinRequired,
         Err(CardError::WrongPin { tries_left }) => Outcome::WrongPin(*tries_left),
@@ -151,23 +165,30 @@ fn expected(flow: Flow, kind: Kind, how: Spoil, tries_after: u8) -> Outcome {
         (Spoil::OneByte, Kind::Verify) => {
             VerifyUnknown(Some(tries_after), TransportError::Garbled { length: 1 })
         }
-        (Spoil::Empty | Spoil::OneByte, _) => Malformed("response APDU"),
+        (Spoil::Empty | Spoil::OneByte, _) => Malformed("response APDU", "no status word"),
         (Spoil::HalfData | Spoil::FlipData, _) if !has_data => Done,
         // Half the data with 9000: the file (or signature) is cut short.
-        (Spoil::HalfData, Kind::Read(what)) => Malformed(what),
-        (Spoil::HalfData, _) => Malformed("signature"),
+        (Spoil::HalfData, Kind::Read(what)) => Malformed(what, "ended early"),
+        (Spoil::HalfData, _) => Malformed("signature", "size"),
         // Inverted data: a label or flags still decode (an unknown token,
         // other flags) and a signature is not checked by the flow; a DER or
         // TLV object does not parse.
         (Spoil::FlipData, Kind::Read("token information" | "certificate presence")) => Done,
-        (Spoil::FlipData, Kind::Read(what)) => Malformed(what),
+        // `30 82 …` becomes `CF 7D …`: a 127-byte object that is no certificate.
+        (
+            Spoil::FlipData,
+            Kind::Read(what @ ("authentication certificate" | "signing certificate")),
+        ) => Malformed(what, "certificate"),
+        // The My Number record has a fixed prefix; `FF 20` becomes `00 DF`.
+        (Spoil::FlipData, Kind::Read(what @ "My Number record")) => Malformed(what, "prefix"),
+        (Spoil::FlipData, Kind::Read(what)) => Malformed(what, "header"),
         (Spoil::FlipData, _) => Done,
         // A bare 9000 to the counter read: the count is unknown, so the PIN
         // is not sent unconfirmed (the status flow only reads the state).
         (Spoil::OkWithoutData, Kind::CounterRead) if flow == Flow::Status => Done,
         (Spoil::OkWithoutData, Kind::CounterRead) => TriesUnknown,
-        (Spoil::OkWithoutData, Kind::Read(what)) => Malformed(what),
-        (Spoil::OkWithoutData, Kind::Sign) => Malformed("signature"),
+        (Spoil::OkWithoutData, Kind::Read(what)) => Malformed(what, "no data"),
+        (Spoil::OkWithoutData, Kind::Sign) => Malformed("signature", "size"),
         (Spoil::OkWithoutData, _) => Done,
         // 61xx: the GET RESPONSE is answered 6D00 by this card, which the
         // command then ends with.
@@ -179,7 +200,7 @@ fn expected(flow: Flow, kind: Kind, how: Spoil, tries_after: u8) -> Outcome {
         // repeated.
         (Spoil::Status(0x6C05), Kind::Select | Kind::Read("certificate presence")) => Done,
         (Spoil::Status(0x6C05), Kind::CounterRead) => Unexpected(command, 0x6700),
-        (Spoil::Status(0x6C05), Kind::Read(what)) => Malformed(what),
+        (Spoil::Status(0x6C05), Kind::Read(what)) => Malformed(what, "ended early"),
         // 63C9: a counter of 9 is believed; to a VERIFY it is a wrong secret.
         (Spoil::Status(0x63C9), Kind::CounterRead) => Done,
         (Spoil::Status(0x63C9), Kind::Verify) if flow == Flow::KenmenFace => WrongCheckCode(9),

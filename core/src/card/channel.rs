@@ -10,7 +10,7 @@ use std::time::Instant;
 use zeroize::Zeroizing;
 
 use super::apdu::{CommandApdu, MAX_EXTENDED_NE, MAX_SHORT_NE, ResponseApdu};
-use super::error::CardError;
+use super::error::{CardError, HeaderError, Malformation, Unsupported};
 use super::layout::{Application, FileId, ins};
 use super::status::Status;
 use super::transcript::{Answer, Exchange, Transcript};
@@ -160,18 +160,23 @@ impl<T: CardTransport> CardChannel<T> {
 
     /// One exchange, recorded. A transport failure leaves the card state unknown.
     async fn exchange(&mut self, command: &CommandApdu) -> Result<ResponseApdu, CardError> {
-        let encoded = Zeroizing::new(command.to_bytes().map_err(|e| CardError::NotSupported {
-            what: e.to_string(),
-        })?);
+        let encoded = Zeroizing::new(
+            command
+                .to_bytes()
+                .map_err(|e| CardError::NotSupported { what: e.into() })?,
+        );
         if command.needs_extended() && !self.capabilities.extended_length {
             return Err(CardError::NotSupported {
-                what: "an extended-length command on a short-only link".into(),
+                what: Unsupported::ExtendedOnShortLink,
             });
         }
         let max = u64::from(self.capabilities.max_transceive_length);
         if encoded.len() as u64 > max {
             return Err(CardError::NotSupported {
-                what: format!("a {}-byte command on this link", encoded.len()),
+                what: Unsupported::CommandTooLong {
+                    length: encoded.len(),
+                    max: self.capabilities.max_transceive_length,
+                },
             });
         }
         // Refuse before sending when the answer could not come back: a card
@@ -180,7 +185,10 @@ impl<T: CardTransport> CardChannel<T> {
             && u64::from(ne) + 2 > max
         {
             return Err(CardError::NotSupported {
-                what: format!("a {ne}-byte answer on a link limited to {max} bytes"),
+                what: Unsupported::AnswerTooLong {
+                    ne,
+                    max: self.capabilities.max_transceive_length,
+                },
             });
         }
         let started = Instant::now();
@@ -284,7 +292,7 @@ impl<T: CardTransport> CardChannel<T> {
         let room = self.capabilities.max_transceive_length.saturating_sub(2);
         if room == 0 {
             return Err(CardError::NotSupported {
-                what: "a link that cannot carry any response data".into(),
+                what: Unsupported::NoRoomForData,
             });
         }
         let cap = if self.uses_extended_length() {
@@ -325,12 +333,11 @@ impl<T: CardTransport> CardChannel<T> {
             let command = if offset == 0 {
                 CommandApdu::new(0x00, ins::READ_BINARY, ef.read_p1(), 0).expect(ne)
             } else {
-                let offset = u16::try_from(offset)
-                    .ok()
-                    .filter(|o| *o <= 0x7FFF)
-                    .ok_or_else(|| CardError::NotSupported {
-                        what: format!("{what} longer than READ BINARY's 15-bit offset"),
-                    })?;
+                let offset = u16::try_from(offset).ok().filter(|o| *o <= 0x7FFF).ok_or(
+                    CardError::NotSupported {
+                        what: Unsupported::FileBeyondOffsetRange,
+                    },
+                )?;
                 let [p1, p2] = offset.to_be_bytes();
                 CommandApdu::new(0x00, ins::READ_BINARY, p1, p2).expect(ne)
             };
@@ -364,10 +371,7 @@ impl<T: CardTransport> CardChannel<T> {
                 }
                 Status::FileNotFound => return Err(CardError::NotFound { what }),
                 Status::OffsetOutsideEf => {
-                    return Err(CardError::malformed(
-                        what,
-                        format!("the file ends at {offset} bytes, before its declared length"),
-                    ));
+                    return Err(CardError::malformed(what, Malformation::EndsAt { offset }));
                 }
                 _ => {
                     return Err(CardError::UnexpectedStatus {
@@ -377,17 +381,13 @@ impl<T: CardTransport> CardChannel<T> {
                 }
             }
             if response.data.is_empty() {
-                return Err(CardError::malformed(
-                    what,
-                    format!("the card returned no data at offset {offset}"),
-                ));
+                return Err(CardError::malformed(what, Malformation::NoData { offset }));
             }
             let short_read = response.sw.meaning() == Status::EndOfFile
                 || (response.data.len() as u64) < u64::from(ne);
             append_wiping(&mut buf, &response.data, total);
             if total.is_none() {
-                total =
-                    tlv_total_length(&buf).map_err(|detail| CardError::malformed(what, detail))?;
+                total = tlv_total_length(&buf).map_err(|e| CardError::malformed(what, e))?;
             }
             match total {
                 Some(t) if buf.len() >= t => {
@@ -397,10 +397,7 @@ impl<T: CardTransport> CardChannel<T> {
                 _ if short_read => {
                     return Err(CardError::malformed(
                         what,
-                        format!(
-                            "the file ended after {} bytes, before its declared length",
-                            buf.len()
-                        ),
+                        Malformation::EndedAfter { read: buf.len() },
                     ));
                 }
                 _ => {}
@@ -411,14 +408,12 @@ impl<T: CardTransport> CardChannel<T> {
 
 /// The whole length (header included) of the BER-TLV object starting `bytes`,
 /// or `None` if more bytes are needed to know it.
-pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, String> {
+pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, HeaderError> {
     let Some(&first) = bytes.first() else {
         return Ok(None);
     };
     if first == 0x00 || first == 0xFF && bytes.get(1).is_none_or(|b| *b == 0xFF) {
-        return Err(format!(
-            "no data object (starts with {first:02X}): the file looks unwritten"
-        ));
+        return Err(HeaderError::Unwritten { first });
     }
     let mut pos = 1;
     if first & 0x1F == 0x1F {
@@ -431,7 +426,7 @@ pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, String> {
                 break;
             }
             if pos > 4 {
-                return Err("tag longer than 4 bytes".into());
+                return Err(HeaderError::LongTag);
             }
         }
     }
@@ -451,11 +446,11 @@ pub(crate) fn tlv_total_length(bytes: &[u8]) -> Result<Option<usize>, String> {
                 .iter()
                 .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
         }
-        _ => return Err(format!("unsupported length byte {len0:02X}")),
+        _ => return Err(HeaderError::Length(len0)),
     };
     pos.checked_add(content)
         .map(Some)
-        .ok_or_else(|| "length overflows".into())
+        .ok_or(HeaderError::Overflow)
 }
 
 /// Appends `extra` to `buf`. When `buf` must grow, the bytes move to a new

@@ -1,6 +1,11 @@
 //! The errors a card operation can end with.
 
+use super::apdu::{ApduFormatError, ResponseTooShort};
+use super::cv::CvCertificateError;
+use super::records::RecordError;
 use super::status::StatusWord;
+use crate::jp::person::MyNumberError;
+use crate::pki::CertificateError;
 use crate::platform::TransportError;
 
 /// Why a card operation failed. Each case is one thing an app handles differently.
@@ -54,19 +59,19 @@ pub enum CardError {
         /// What was looked for.
         what: &'static str,
     },
-    /// The card or the link cannot do this.
+    /// The card or the link cannot do this. Nothing was sent.
     #[error("not supported by this card or link: {what}")]
     NotSupported {
         /// What is missing.
-        what: String,
+        what: Unsupported,
     },
     /// The card returned data that does not parse.
-    #[error("malformed {what} from the card: {detail}")]
+    #[error("malformed {what} from the card: {reason}")]
     Malformed {
         /// Which object.
         what: &'static str,
         /// Why it does not parse.
-        detail: String,
+        reason: Malformation,
     },
     /// The card answered with a status word this command does not expect.
     #[error("the card answered {sw} to {command}")]
@@ -79,11 +84,127 @@ pub enum CardError {
 }
 
 impl CardError {
-    /// A [`CardError::Malformed`] with a detail message.
-    pub fn malformed(what: &'static str, detail: impl ToString) -> Self {
+    /// A [`CardError::Malformed`] for `what`, for one of the typed reasons
+    /// below (the internal errors of the card room map into them here).
+    pub fn malformed(what: &'static str, reason: impl Into<Malformation>) -> Self {
         Self::Malformed {
             what,
-            detail: detail.to_string(),
+            reason: reason.into(),
         }
     }
+}
+
+/// What the card or link cannot do. Each is refused before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// The command does not encode (too much data for an APDU).
+    #[error("a command that does not encode: {0}")]
+    Encoding(#[from] ApduFormatError),
+    /// Extended length needed on a link that has none.
+    #[error("an extended-length command on a short-only link")]
+    ExtendedOnShortLink,
+    /// The command is longer than the link carries.
+    #[error("a {length}-byte command on a link limited to {max} bytes")]
+    CommandTooLong {
+        /// The encoded command's length.
+        length: usize,
+        /// The link's limit.
+        max: u32,
+    },
+    /// The answer could not come back over the link (refused before the
+    /// card acts: a signature lost to the link helps nobody).
+    #[error("a {ne}-byte answer on a link limited to {max} bytes")]
+    AnswerTooLong {
+        /// The expected answer's length.
+        ne: u32,
+        /// The link's limit.
+        max: u32,
+    },
+    /// The link carries no response data at all.
+    #[error("a link that cannot carry any response data")]
+    NoRoomForData,
+    /// A file longer than READ BINARY's 15-bit offset reaches.
+    #[error("a file longer than READ BINARY's 15-bit offset")]
+    FileBeyondOffsetRange,
+}
+
+/// Why data from the card is unusable: one case per kind of damage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Malformation {
+    /// Fewer than two bytes: no status word.
+    #[error(transparent)]
+    Answer(#[from] ResponseTooShort),
+    /// A BER header the card would not write.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// A Kenhojo/Kenmen record that does not parse.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// A certificate that does not parse.
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+    /// A card-verifiable certificate that does not parse.
+    #[error(transparent)]
+    CvCertificate(#[from] CvCertificateError),
+    /// A My Number that is not one.
+    #[error(transparent)]
+    MyNumber(#[from] MyNumberError),
+    /// The card said the file ends here, before its declared length.
+    #[error("the file ends at {offset} bytes, before its declared length")]
+    EndsAt {
+        /// Where the card said the file ends.
+        offset: usize,
+    },
+    /// The file ended (a short read) before its declared length.
+    #[error("the file ended after {read} bytes, before its declared length")]
+    EndedAfter {
+        /// Bytes read.
+        read: usize,
+    },
+    /// `9000` with no data where data was asked for.
+    #[error("the card returned no data at offset {offset}")]
+    NoData {
+        /// The offset asked for.
+        offset: usize,
+    },
+    /// A fixed-size object of the wrong size.
+    #[error("{found} bytes where {expected} are expected")]
+    Size {
+        /// The size it must have.
+        expected: usize,
+        /// The size it has.
+        found: usize,
+    },
+    /// A record whose fixed header is not there.
+    #[error("does not start with {expected}")]
+    Prefix {
+        /// The header it must start with.
+        expected: &'static str,
+    },
+    /// Text that must be ASCII digits is not.
+    #[error("not ASCII digits")]
+    NotDigits,
+    /// The face photo is not a JPEG 2000 file in a JP2 container.
+    #[error("the face photo is not a JPEG 2000 (JP2) file")]
+    NotJp2,
+}
+
+/// Why the start of a file is no BER data object header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// The file starts with `00` or `FF FF`: it looks unwritten.
+    #[error("no data object (starts with {first:02X}): the file looks unwritten")]
+    Unwritten {
+        /// The first byte.
+        first: u8,
+    },
+    /// A tag longer than four bytes.
+    #[error("tag longer than 4 bytes")]
+    LongTag,
+    /// A length form this library does not read (indefinite, or over 4 bytes).
+    #[error("unsupported length byte {0:02X}")]
+    Length(u8),
+    /// The declared length overflows.
+    #[error("length overflows")]
+    Overflow,
 }

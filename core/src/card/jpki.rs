@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::apdu::CommandApdu;
 use super::channel::{CardChannel, ContentLength, Resend};
-use super::error::CardError;
+use super::error::{CardError, Malformation};
 use super::layout::{Application, CLA_PROPRIETARY, FileId, ins, jpki, sign_p1};
 use super::pin::{AuthPin, CardSecret, LastTry, SigningPassword};
 use super::status::Status;
@@ -74,7 +74,10 @@ impl CertificatePresence {
             }),
             _ => Err(CardError::malformed(
                 "certificate presence",
-                format!("{} bytes where 3 are expected", bytes.len()),
+                Malformation::Size {
+                    expected: 3,
+                    found: bytes.len(),
+                },
             )),
         }
     }
@@ -351,7 +354,10 @@ impl<'a, T: CardTransport> Jpki<'a, T> {
             Status::Ok if response.data.len() == 256 => Ok(std::mem::take(&mut response.data)),
             Status::Ok => Err(CardError::malformed(
                 "signature",
-                format!("{} bytes where RSA-2048 gives 256", response.data.len()),
+                Malformation::Size {
+                    expected: 256,
+                    found: response.data.len(),
+                },
             )),
             Status::SecurityStatusNotSatisfied => {
                 self.channel.mark_unverified(key.pin_file());

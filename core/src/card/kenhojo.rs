@@ -6,7 +6,7 @@ use serde::Serialize;
 use zeroize::Zeroize;
 
 use super::channel::{CardChannel, ContentLength};
-use super::error::CardError;
+use super::error::{CardError, Malformation};
 use super::layout::{Application, kenhojo};
 use super::pin::{KenhojoPin, LastTry};
 use super::records::Record;
@@ -76,12 +76,14 @@ pub fn parse_my_number(bytes: &[u8]) -> Result<MyNumber, CardError> {
     match bytes {
         [0xFF, 0x10, 0x0C, rest @ ..] if let Some(digits) = rest.get(..12) => {
             let digits = std::str::from_utf8(digits)
-                .map_err(|_| CardError::malformed(WHAT, "not ASCII digits"))?;
+                .map_err(|_| CardError::malformed(WHAT, Malformation::NotDigits))?;
             MyNumber::new(digits).map_err(|e| CardError::malformed(WHAT, e))
         }
         _ => Err(CardError::malformed(
             WHAT,
-            "does not start with FF 10 0C and twelve digits",
+            Malformation::Prefix {
+                expected: "FF 10 0C and twelve digits",
+            },
         )),
     }
 }

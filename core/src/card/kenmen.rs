@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 use super::channel::{CardChannel, ContentLength};
 use super::check_code::CheckCodeB;
 use super::cv::{CvCertificate, CvIssuerKey, IssuerSignatureError, face_digest_info};
-use super::error::CardError;
+use super::error::{CardError, Malformation};
 use super::layout::{Application, kenmen};
 use super::pin::LastTry;
 use super::records::{Record, RecordError};
@@ -85,10 +85,7 @@ impl CardFace {
         let bytes_of = |tag| record.require(tag).map(<[u8]>::to_vec).map_err(field);
         let photo_jp2 = bytes_of(0xDF27)?;
         if !photo_jp2.starts_with(&JP2_SIGNATURE) {
-            return Err(CardError::malformed(
-                WHAT,
-                "the face photo is not a JPEG 2000 (JP2) file",
-            ));
+            return Err(CardError::malformed(WHAT, Malformation::NotJp2));
         }
         let segment = |tags: &[u16]| -> Result<[u8; 32], CardError> {
             let mut hash = Sha256::new();
