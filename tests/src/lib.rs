@@ -29,7 +29,7 @@ pub const FRONT_SECURITY_CODE: &str = "4821";
 /// A complete operation an app performs from a fresh session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
-    /// Token kind and certificate presence.
+    /// The card's status: token kind, certificate presence, both PIN counters.
     Status,
     /// Read the authentication certificate.
     ReadAuthCertificate,
@@ -85,9 +85,7 @@ impl Flow {
             || SigningPassword::new(password).expect("test password has the right format");
         match self {
             Flow::Status => {
-                channel.jpki().token_kind().await?;
-                channel.jpki().certificate_presence().await?;
-                channel.jpki().pin_status(JpkiKey::Authentication).await?;
+                channel.jpki().status().await?;
             }
             Flow::ReadAuthCertificate => {
                 channel
