@@ -345,7 +345,7 @@ state=$(run_card "${PC[@]}" -- card tries | jq -r '.auth_pin.state')
 timeout 30 pkcs15-tool --reader "$READER" --list-pins >"$WORK/blocked.txt" 2>&1
 p11 --login --pin "$PIN" --sign --mechanism SHA256-RSA-PKCS --id 01 -i "$WORK/data" -o "$WORK/z2.sig" >"$WORK/blocked-login.log" 2>&1
 if [ "$state" = blocked ] && grep -q '> 00200080 < 63C0' "$CARD_TXT" &&
-  grep -q '> 0020008004\*\+ < 6984' "$CARD_TXT" &&
+  grep -q '> 00200080\*\+ < 6984' "$CARD_TXT" &&
   grep -A8 'User Authentication PIN' "$WORK/blocked.txt" | grep -q 'Tries left *: 0' &&
   grep -q "C_Login failed" "$WORK/blocked-login.log"; then
   pass "blocked PIN: 63C0 to the bare VERIFY, 6984 to the right PIN; mynakit says blocked; OpenSC shows 0 tries and its login fails (it maps 6984 to CKR_GENERAL_ERROR)"
