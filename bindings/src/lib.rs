@@ -18,6 +18,18 @@
 //! the sandbox virtual card and a function that panics, for the binding
 //! tests.
 
+// Nothing may panic across the FFI on data from the app or the card.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::string_slice,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 uniffi::setup_scaffolding!();
 
 mod error;

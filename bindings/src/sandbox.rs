@@ -157,7 +157,7 @@ impl VirtualCard {
             .card()
             .commands_received()
             .iter()
-            .filter(|c| c.len() > 5 && c[1] == mynakit_core::layout::ins::VERIFY)
+            .filter(|c| c.len() > 5 && c.get(1) == Some(&mynakit_core::layout::ins::VERIFY))
             .count();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
@@ -250,12 +250,14 @@ impl VirtualLink {
 /// Panics with `message`: proves a Rust panic reaches Kotlin or Swift as an
 /// exception instead of aborting.
 #[uniffi::export]
+#[allow(clippy::panic)] // The deliberate panic the binding tests need.
 pub fn sandbox_panic(message: String) -> Result<u32, MynaKitError> {
     panic!("{message}")
 }
 
 /// Like [`sandbox_panic`], from an async function.
 #[uniffi::export]
+#[allow(clippy::panic)] // The deliberate panic the binding tests need.
 pub async fn sandbox_panic_async(message: String) -> u32 {
     panic!("{message}")
 }

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mynakit_core::CheckCodeB;
+use mynakit_core::FreeCertificate;
 use mynakit_core::{AuthPin, KenhojoPin, LastTry, SigningPassword};
 use mynakit_core::{CardChannel, CardError, CardTransport, LinkCapabilities, TransportError};
-use mynakit_core::FreeCertificate;
 
 /// Runs a future to completion on the current thread.
 pub use pollster::block_on;
