@@ -289,6 +289,14 @@ pub enum LinkError {
     /// acted: retry with the same idempotency key.
     #[error("the authority did not answer in time")]
     Timeout,
+    /// The connection broke after the request may have been sent (reset,
+    /// closed early, an answer that is no HTTP): it may have acted, as with
+    /// a timeout.
+    #[error("the authority's answer was lost: {reason}")]
+    AnswerLost {
+        /// What the platform reported.
+        reason: String,
+    },
     /// The caller cancelled the request while it was in flight (a Kotlin
     /// coroutine or Swift task). It may have acted, as with a timeout.
     #[error("the request was cancelled")]
@@ -329,6 +337,13 @@ pub enum AuthorityError {
     /// idempotency key.
     #[error("the authority did not answer in time")]
     Timeout,
+    /// The answer was lost on the way; the request may have acted. Retry
+    /// with the same idempotency key.
+    #[error("the authority's answer was lost: {reason}")]
+    AnswerLost {
+        /// What the platform reported.
+        reason: String,
+    },
     /// Cancelled in flight; the request may have acted.
     #[error("the request was cancelled")]
     Cancelled,
@@ -358,7 +373,7 @@ fn wait_text(retry_after: Option<Duration>) -> String {
 
 impl AuthorityError {
     /// Whether sending the same request again later may succeed: unavailable,
-    /// timeout, cancelled, 429 and 503 (W12, P6). A refusal is final for
+    /// timeout, lost answer, cancelled, 429 and 503 (W12, P6). A refusal is final for
     /// this request.
     pub fn is_retryable(&self) -> bool {
         !matches!(self, Self::Refused(_))
@@ -368,7 +383,11 @@ impl AuthorityError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after } | Self::OutOfService { retry_after } => *retry_after,
-            Self::Unavailable { .. } | Self::Timeout | Self::Cancelled | Self::Refused(_) => None,
+            Self::Unavailable { .. }
+            | Self::Timeout
+            | Self::AnswerLost { .. }
+            | Self::Cancelled
+            | Self::Refused(_) => None,
         }
     }
 }
@@ -378,6 +397,7 @@ impl From<LinkError> for AuthorityError {
         match error {
             LinkError::Unavailable { reason } => Self::Unavailable { reason },
             LinkError::Timeout => Self::Timeout,
+            LinkError::AnswerLost { reason } => Self::AnswerLost { reason },
             LinkError::Cancelled => Self::Cancelled,
         }
     }
@@ -566,10 +586,13 @@ mod tests {
                 reason: "connection refused".into(),
             }),
             Err(LinkError::Timeout),
+            Err(LinkError::AnswerLost {
+                reason: "connection reset".into(),
+            }),
         ]);
         let request = AuthorityRequest::get("/status");
         let mut outcomes = Vec::new();
-        for _ in 0..6 {
+        for _ in 0..7 {
             outcomes.push(pollster::block_on(send(&link, request.clone(), &clock)));
         }
         assert_eq!(outcomes[0].as_ref().map(|r| r.status), Ok(201));
@@ -591,11 +614,17 @@ mod tests {
             })
         );
         assert_eq!(outcomes[5], Err(AuthorityError::Timeout));
+        assert_eq!(
+            outcomes[6],
+            Err(AuthorityError::AnswerLost {
+                reason: "connection reset".into()
+            })
+        );
         let retryable: Vec<bool> = outcomes
             .iter()
             .skip(1)
             .map(|o| o.as_ref().unwrap_err().is_retryable())
             .collect();
-        assert_eq!(retryable, [true, true, false, true, true]);
+        assert_eq!(retryable, [true, true, false, true, true, true]);
     }
 }
