@@ -8,6 +8,8 @@
 //! - the platform (`platform`): the traits the phone implements
 //!   ([`CardTransport`], [`Clock`], [`AuthorityLink`]) and what belongs
 //!   with them ([`CorrectedClock`], [`AuthorityRequest`], idempotency keys);
+//! - pictures (`image`): the chip's JPEG 2000 face photo decoded to RGBA
+//!   and PNG ([`Picture`]);
 //! - the store (`store`): the phone's one SQLite database ([`Store`]),
 //!   shared by the apps; personal data in it only sealed ([`SealingKey`]).
 //!
@@ -29,6 +31,7 @@
 
 mod card;
 mod hex;
+mod image;
 mod jp;
 mod pki;
 mod platform;
@@ -85,6 +88,9 @@ pub use platform::{
 pub mod authority {
     pub use crate::platform::send;
 }
+
+// Pictures.
+pub use image::{MAX_JPEG2000_BYTES, MAX_PIXELS, Picture, PictureError};
 
 // The store.
 pub use store::{BUSY_TIMEOUT, SealError, SealingKey, Store, StoreError, StoreTx};

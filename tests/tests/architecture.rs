@@ -102,6 +102,7 @@ fn each_room_knows_only_what_it_may() {
     let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("platform", &[][..]),
         ("store", &["platform"][..]),
+        ("image", &[][..]),
         ("jp", &["hex"][..]),
         ("hex", &[][..]),
         ("pki", &["jp", "hex"][..]),
