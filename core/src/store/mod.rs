@@ -89,6 +89,12 @@ impl Store {
     /// half-way for another writer.
     ///
     /// `E` is the caller's error type; store errors convert into it.
+    ///
+    /// `change` is synchronous on purpose: no request to an authority runs
+    /// inside a transaction (it would hold the write lock for a network
+    /// round trip, and an idempotency key must be committed before its
+    /// request is sent). Do not call the store again from inside `change`:
+    /// the store is locked until it returns.
     pub fn transaction<T, E>(
         &self,
         change: impl FnOnce(&StoreTx<'_>) -> Result<T, E>,
