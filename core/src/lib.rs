@@ -6,7 +6,12 @@
 //! - PKI (`pki`): certificates, their roles, trust anchors, expiry;
 //! - Japan (`jp`): era dates, civil-law periods, the person;
 //! - the platform (`platform`): the traits the phone implements
-//!   ([`CardTransport`], [`Clock`]).
+//!   ([`CardTransport`], [`Clock`], [`AuthorityLink`]) and what belongs
+//!   with them ([`CorrectedClock`], [`AuthorityRequest`], idempotency keys);
+//! - pictures (`image`): the chip's JPEG 2000 face photo decoded to RGBA
+//!   and PNG ([`Picture`]);
+//! - the store (`store`): the phone's one SQLite database ([`Store`]),
+//!   shared by the apps; personal data in it only sealed ([`SealingKey`]).
 //!
 //! The rooms are private; this page is the public surface. A session is a
 //! [`CardChannel`] over a transport; the applications are views on it.
@@ -26,9 +31,11 @@
 
 mod card;
 mod hex;
+mod image;
 mod jp;
 mod pki;
 mod platform;
+mod store;
 
 pub use hex::Hex;
 
@@ -72,4 +79,20 @@ pub use jp::{
 };
 
 // The platform.
-pub use platform::{CardTransport, Clock, LinkCapabilities, SystemClock, TransportError};
+pub use platform::{
+    AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, BadHttpDate,
+    BadIdempotencyKey, CardTransport, Clock, ClockOffset, CorrectedClock, IDEMPOTENCY_KEY_HEADER,
+    IdempotencyKey, LinkCapabilities, LinkError, ManualClock, Method, RandomUnavailable,
+    SystemClock, TransportError, format_http_date, parse_http_date,
+};
+/// Sending a request to an authority: [`AuthorityLink`] plus the sorting of
+/// its answers into [`AuthorityError`]s.
+pub mod authority {
+    pub use crate::platform::send;
+}
+
+// Pictures.
+pub use image::{MAX_JPEG2000_BYTES, MAX_PIXELS, Picture, PictureError};
+
+// The store.
+pub use store::{BUSY_TIMEOUT, SealError, SealingKey, Store, StoreError, StoreTx};

@@ -27,6 +27,7 @@ use mynakit_core::{CardCertificate, CertificateRole, TrustAnchors};
 use mynakit_core::{CardChannel, CardTransport, LinkCapabilities, TransportError};
 use mynakit_core::{CertificatePresence, FreeCertificate, JpkiKey, TokenKind};
 use mynakit_core::{CommandApdu, ResponseApdu};
+use mynakit_core::{MAX_PIXELS, Picture, PictureError};
 use mynakit_sandbox::vpcd::{QuickAck, VpcdCard};
 use mynakit_sandbox::{LinkSwitches, SandboxCa, VirtualCard};
 
@@ -36,7 +37,7 @@ use crate::{FRONT_BIRTH_DATE, FRONT_EXPIRY, FRONT_SECURITY_CODE, PIN, SIGNING_PA
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every harness, by target name.
-pub const TARGETS: [Target; 7] = [
+pub const TARGETS: [Target; 8] = [
     ("apdu", apdu),
     ("channel", channel),
     ("records", records),
@@ -44,6 +45,7 @@ pub const TARGETS: [Target; 7] = [
     ("card_front", card_front),
     ("virtual_card", virtual_card),
     ("vpcd", vpcd),
+    ("picture", picture),
 ];
 
 /// Splits `data` into pieces, each prefixed by a big-endian `u16` length;
@@ -606,6 +608,40 @@ pub fn vpcd(data: &[u8]) {
     assert_eq!(ending.is_err(), empty_frame, "{ending:?}");
 }
 
+/// The chip photo's decoder: `Picture::from_jpeg2000` on arbitrary bytes
+/// (issue 8: "malformed photos give a typed error, never a panic").
+///
+/// Properties: the decoder never panics (a caught panic, `DecoderFault`,
+/// is a finding); a decoded picture is within the pixel limit, has exactly
+/// `width × height × 4` bytes, and its PNG decodes back to the same pixels.
+pub fn picture(data: &[u8]) {
+    match Picture::from_jpeg2000(data) {
+        Ok(picture) => {
+            let pixels = u64::from(picture.width()) * u64::from(picture.height());
+            assert!(pixels > 0 && pixels <= MAX_PIXELS, "{picture:?}");
+            assert_eq!(picture.rgba().len() as u64, pixels * 4);
+            let png = picture.to_png().expect("a decoded picture encodes as PNG");
+            let ((width, height), rgba) = decode_png(&png);
+            assert_eq!((width, height), (picture.width(), picture.height()));
+            assert!(rgba == picture.rgba(), "the PNG changed the pixels");
+        }
+        Err(PictureError::DecoderFault) => panic!("the JPEG 2000 decoder panicked"),
+        Err(_) => {}
+    }
+}
+
+/// Decodes an 8-bit RGBA PNG: ((width, height), pixels).
+pub fn decode_png(png: &[u8]) -> ((u32, u32), Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png));
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a PNG size")];
+    let info = reader.next_frame(&mut pixels).expect("a PNG frame");
+    assert_eq!(info.color_type, png::ColorType::Rgba);
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    pixels.truncate(info.buffer_size());
+    ((info.width, info.height), pixels)
+}
+
 /// Records what crosses a transport, to turn real sessions into seeds.
 struct Recorder<T> {
     inner: T,
@@ -739,6 +775,28 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         }
         stream.extend([0, 1, 2, 0, 1, 0]);
         seeds.push(("vpcd", name, stream));
+    }
+    // picture: the chip photo as the card holds it, and cut short.
+    if let Some(face) = card
+        .ef_content(Application::Kenmen, kenmen::FACE)
+        .and_then(|content| CardFace::parse(content).ok())
+    {
+        let photo = face.photo_jp2.clone();
+        seeds.push(("picture", "chip-photo".to_owned(), photo.clone()));
+        seeds.push((
+            "picture",
+            "chip-photo-half".to_owned(),
+            photo[..photo.len() / 2].to_vec(),
+        ));
+        // The bare codestream (the JP2 `jp2c` box's content), for the
+        // decoder's other entry.
+        if let Some(at) = photo.windows(4).position(|w| w == b"jp2c") {
+            seeds.push((
+                "picture",
+                "chip-codestream".to_owned(),
+                photo[at + 4..].to_vec(),
+            ));
+        }
     }
     for (i, front) in [
         "昭和60年6月15日|2035年6月15日まで有効|4821",

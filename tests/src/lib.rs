@@ -2,6 +2,7 @@
 //! and a transport that mangles the card's answers.
 
 pub mod fuzzing;
+pub mod store_crash;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
