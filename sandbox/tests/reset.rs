@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use mynakit_core::layout::{jpki, kenmen};
-use mynakit_core::{Application, IdempotencyKey, ManualClock, Picture};
+use mynakit_core::{
+    Application, AuthorityError, AuthorityRequest, IdempotencyKey, ManualClock, Picture,
+};
 use mynakit_sandbox::fixtures::FixtureKey;
 use mynakit_sandbox::reset::token::{es256_sign, generate_p256, sec1};
 use mynakit_sandbox::reset::{
-    CameraSubject, CaptureOutcome, CaptureRequest, Kiosk, KioskError, OpenSessionRequest,
-    Reservation, ReservationState, ReserveRequest, ResetAuthority, ResetError, ResetKind,
-    SandboxCamera, SessionOpened, StoreChain, cancel_message, capture_message, reservation_message,
+    CameraSubject, CaptureOutcome, CaptureRequest, InProcessLink, Kiosk, KioskError,
+    OpenSessionRequest, Reservation, ReservationState, ReserveRequest, ResetAuthority, ResetError,
+    ResetKind, SandboxCamera, SessionOpened, StoreChain, cancel_message, capture_message,
+    reservation_message,
 };
 use mynakit_sandbox::{CardConfig, KioskResetError, VirtualCard};
 use p256::ecdsa::SigningKey;
@@ -32,7 +35,7 @@ fn key() -> IdempotencyKey {
 /// One phone (installation key) with one card, and the authority it talks to.
 struct World {
     clock: Arc<ManualClock>,
-    authority: ResetAuthority,
+    authority: Arc<ResetAuthority>,
     card: VirtualCard,
     device: SigningKey,
 }
@@ -44,7 +47,7 @@ impl World {
 
     fn with_card(card: VirtualCard) -> Self {
         let clock = Arc::new(ManualClock::new(start()));
-        let authority = ResetAuthority::in_memory(clock.clone()).unwrap();
+        let authority = Arc::new(ResetAuthority::in_memory(clock.clone()).unwrap());
         Self {
             clock,
             authority,
@@ -775,6 +778,27 @@ fn r11_five_failures_in_three_minutes_lock_the_device_and_card_out_for_30_minute
     assert_eq!(refused, Err(locked.clone()));
     assert_eq!(locked.http_status(), 429);
     assert_eq!(locked.retry_after(world.now()), Some(30 * 60 - 10));
+    // Through the API, the phone's core sees a 429 with its Retry-After.
+    let link = InProcessLink::new(world.authority.clone());
+    let body = serde_json::to_vec(&OpenSessionRequest {
+        auth_certificate: world.card.auth_certificate().der().to_vec(),
+        device_key: world.device_key(),
+    })
+    .unwrap();
+    let answer = pollster::block_on(mynakit_core::authority::send(
+        &link,
+        AuthorityRequest::post("/v1/face-check/sessions", body, &key()),
+        world.clock.as_ref(),
+    ));
+    match answer {
+        Err(AuthorityError::RateLimited { retry_after }) => {
+            assert_eq!(
+                retry_after,
+                Some(std::time::Duration::from_secs(30 * 60 - 10))
+            );
+        }
+        other => panic!("expected 429 with Retry-After, got {other:?}"),
+    }
     // The card is locked out from another phone too.
     let other_phone = World {
         device: generate_p256().unwrap(),
@@ -876,7 +900,7 @@ fn a_reservation_survives_a_restart_of_a_file_backed_authority() {
     let _ = std::fs::remove_file(&path);
     let clock = Arc::new(ManualClock::new(start()));
     let world = World {
-        authority: ResetAuthority::open(&path, clock.clone()).unwrap(),
+        authority: Arc::new(ResetAuthority::open(&path, clock.clone()).unwrap()),
         clock: clock.clone(),
         ..World::new()
     };
@@ -884,7 +908,7 @@ fn a_reservation_survives_a_restart_of_a_file_backed_authority() {
     let World { card, device, .. } = world;
     // A token minted before the restart still verifies after it.
     let world = World {
-        authority: ResetAuthority::open(&path, clock.clone()).unwrap(),
+        authority: Arc::new(ResetAuthority::open(&path, clock.clone()).unwrap()),
         clock,
         card,
         device,

@@ -85,6 +85,9 @@ pub enum ResetError {
     /// Not a physical card: a phone-held JPKI token (R10).
     #[error("only a physical card can be used (R10)")]
     NotAPhysicalCard,
+    /// No such route in the API.
+    #[error("no such route")]
+    NoSuchRoute,
     /// No such session.
     #[error("no such face-check session")]
     SessionNotFound,
@@ -171,7 +174,10 @@ impl ResetError {
             Self::BadRequest { .. } => 400,
             Self::IdempotencyKeyReused | Self::BirthDateUnknown => 422,
             Self::LockedOut { .. } => 429,
-            Self::SessionNotFound | Self::ChallengeNotFound | Self::ReservationNotFound => 404,
+            Self::NoSuchRoute
+            | Self::SessionNotFound
+            | Self::ChallengeNotFound
+            | Self::ReservationNotFound => 404,
             Self::SessionExpired
             | Self::ChallengeExpired
             | Self::ReservationExpired

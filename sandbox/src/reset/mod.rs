@@ -17,6 +17,7 @@
 pub mod authority;
 pub mod camera;
 pub mod face;
+pub mod http;
 pub mod kiosk;
 pub mod policy;
 pub mod token;
@@ -32,6 +33,7 @@ pub use face::{
     FRAME_HEIGHT, FRAME_WIDTH, FaceFailure, FaceVerdict, FaceVerifier, Frame, LivenessAction,
     LivenessChallenge, ReferenceFaceVerifier,
 };
+pub use http::{InProcessLink, handle};
 pub use kiosk::{Kiosk, KioskError};
 pub use policy::{Policy, ResetKind, StoreChain};
 pub use token::{FaceCheckClaims, TokenError, TokenIssuer};
