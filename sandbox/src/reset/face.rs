@@ -479,3 +479,56 @@ impl ReferenceFaceVerifier {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_debug_shows_no_pixels() {
+        let frame = Frame {
+            width: 64,
+            height: 80,
+            grey: vec![0xAB; FRAME_WIDTH * FRAME_HEIGHT],
+            captured_at: DateTime::<Utc>::UNIX_EPOCH,
+            action: Some(LivenessAction::Nod),
+        };
+        let text = format!("{frame:?}");
+        assert!(
+            text.contains("<redacted>") && text.contains("64x80"),
+            "{text}"
+        );
+        assert!(!text.contains("171"), "{text}");
+    }
+
+    #[test]
+    fn frames_of_the_wrong_size_or_too_many_fail_without_panicking() {
+        let photo = Picture::from_jpeg2000(crate::fixtures::FACE_PHOTO_JP2).unwrap();
+        let opened_at = DateTime::<Utc>::UNIX_EPOCH;
+        let challenge = LivenessChallenge {
+            actions: vec![LivenessAction::Nod],
+            opened_at,
+            ends_by: opened_at + chrono::TimeDelta::seconds(300),
+            max_frames: 2,
+        };
+        let frame = |width: u32, len: usize| Frame {
+            width,
+            height: 80,
+            grey: vec![0; len],
+            captured_at: opened_at,
+            action: None,
+        };
+        let verifier = ReferenceFaceVerifier::default();
+        for frames in [
+            vec![],
+            vec![frame(63, 63 * 80)],
+            vec![frame(64, 10)],
+            vec![frame(64, 64 * 80); 3],
+        ] {
+            assert_eq!(
+                verifier.verify(&photo, &challenge, &frames),
+                FaceVerdict::Fail(FaceFailure::BadFrames)
+            );
+        }
+    }
+}

@@ -138,6 +138,50 @@ fn route(
     }
 }
 
+/// The body of the sandbox-only `POST /v1/sandbox/clock/advance`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdvanceBody {
+    /// How far to move the authority's clock: `25h`, `90m`, `30s`, `2d`.
+    pub by: String,
+}
+
+/// [`handle`] plus the sandbox-only route `POST /v1/sandbox/clock/advance`
+/// (body [`AdvanceBody`], answer `{"now": …}`), which moves `clock` — the
+/// authority's own clock — forward. Only a served *sandbox* has it: a
+/// real authority's time is not the client's to move.
+pub fn handle_sandbox(
+    authority: &ResetAuthority,
+    clock: &super::SandboxClock,
+    method: &str,
+    target: &str,
+    idempotency_key: Option<&str>,
+    body: &[u8],
+) -> AuthorityResponse {
+    if method != "POST" || target != "/v1/sandbox/clock/advance" {
+        return handle(authority, method, target, idempotency_key, body);
+    }
+    let by = parse::<AdvanceBody>(body).and_then(|b| {
+        super::clock::parse_duration(&b.by).ok_or_else(|| ResetError::BadRequest {
+            reason: "by: a whole number and s, m, h or d".into(),
+        })
+    });
+    let status_body = by.and_then(|by| {
+        clock.advance(by);
+        json(200, &serde_json::json!({ "now": authority.clock().now() }))
+    });
+    let now = authority.clock().now();
+    let (status, body) = status_body
+        .unwrap_or_else(|e| (e.http_status(), serde_json::to_vec(&e).unwrap_or_default()));
+    AuthorityResponse {
+        status,
+        headers: vec![
+            ("Date".to_owned(), format_http_date(now)),
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+        ],
+        body,
+    }
+}
+
 /// The authority behind an [`AuthorityLink`], in process: what a phone's
 /// code talks to in tests and the in-process CLI, through exactly the
 /// routes a served sandbox answers.

@@ -16,6 +16,7 @@
 
 pub mod authority;
 pub mod camera;
+pub mod clock;
 pub mod face;
 pub mod http;
 pub mod kiosk;
@@ -29,11 +30,12 @@ pub use authority::{
     reservation_message,
 };
 pub use camera::{CameraSubject, SandboxCamera};
+pub use clock::SandboxClock;
 pub use face::{
     FRAME_HEIGHT, FRAME_WIDTH, FaceFailure, FaceVerdict, FaceVerifier, Frame, LivenessAction,
     LivenessChallenge, ReferenceFaceVerifier,
 };
-pub use http::{InProcessLink, handle};
+pub use http::{InProcessLink, handle, handle_sandbox};
 pub use kiosk::{Kiosk, KioskError};
 pub use policy::{Policy, ResetKind, StoreChain};
 pub use token::{FaceCheckClaims, TokenError, TokenIssuer};
