@@ -32,6 +32,28 @@ pub enum SandboxCommand {
     /// address it listens on as the first line of standard output. A
     /// sandbox: its test keys and anchors are never to be trusted.
     Serve(AuthorityArgs),
+    /// The served sandbox authority's clock.
+    #[command(subcommand)]
+    Clock(ClockCommand),
+}
+
+/// `sandbox clock …`.
+#[derive(Debug, Subcommand)]
+pub enum ClockCommand {
+    /// Move a served sandbox authority's clock forward (e.g. `25h` to see a
+    /// reservation expire, R5). A real authority refuses: the route exists
+    /// only in `mynakit sandbox serve`.
+    Advance(AdvanceArgs),
+}
+
+/// Options of `sandbox clock advance`.
+#[derive(Debug, Args)]
+pub struct AdvanceArgs {
+    /// How far: a whole number and s, m, h or d (`25h`, `90m`).
+    by: String,
+    /// The served sandbox.
+    #[arg(long, default_value = "http://127.0.0.1:8470", value_name = "URL")]
+    authority: String,
 }
 
 /// Options of `sandbox serve`.
@@ -77,6 +99,7 @@ pub fn run(command: SandboxCommand, reader: &ReaderArgs, out: &Output) -> CmdRes
         SandboxCommand::Card(args) => serve(&args, reader, out),
         SandboxCommand::TranscriptStats(args) => stats(&args, out),
         SandboxCommand::Serve(args) => serve_authority(&args),
+        SandboxCommand::Clock(ClockCommand::Advance(args)) => advance_clock(&args, out),
     }
 }
 
@@ -85,14 +108,15 @@ pub fn run(command: SandboxCommand, reader: &ReaderArgs, out: &Output) -> CmdRes
 fn serve_authority(args: &AuthorityArgs) -> CmdResult {
     use std::io::{Read, Write};
 
-    use mynakit_sandbox::reset::{ResetAuthority, handle, http::MAX_BODY};
+    use mynakit_sandbox::reset::{ResetAuthority, handle_sandbox, http::MAX_BODY};
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| Failure::Other(format!("cannot handle signal {signal}: {e}")))?;
     }
-    let clock: Arc<dyn mynakit_core::Clock> = Arc::new(mynakit_core::SystemClock);
+    let sandbox_clock = Arc::new(mynakit_sandbox::reset::SandboxClock::new());
+    let clock: Arc<dyn mynakit_core::Clock> = sandbox_clock.clone();
     let authority = match &args.db {
         Some(path) => ResetAuthority::open(path, clock),
         None => ResetAuthority::in_memory(clock),
@@ -131,7 +155,14 @@ fn serve_authority(args: &AuthorityArgs) -> CmdResult {
             .find(|h| h.field.equiv(mynakit_core::IDEMPOTENCY_KEY_HEADER))
             .map(|h| h.value.as_str().to_owned());
         let method = request.method().as_str().to_ascii_uppercase();
-        let answer = handle(&authority, &method, request.url(), key.as_deref(), &body);
+        let answer = handle_sandbox(
+            &authority,
+            &sandbox_clock,
+            &method,
+            request.url(),
+            key.as_deref(),
+            &body,
+        );
         let mut response =
             tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
         for (name, value) in &answer.headers {
@@ -256,6 +287,44 @@ fn stats(args: &StatsArgs, out: &Output) -> CmdResult {
             totals.air_ms_106,
             totals.air_ms_424
         )
+    });
+    Ok(())
+}
+
+/// `mynakit sandbox clock advance BY`: asks a served sandbox to move its
+/// clock; prints the authority's new time.
+fn advance_clock(args: &AdvanceArgs, out: &Output) -> CmdResult {
+    use mynakit_core::{AuthorityLink, AuthorityRequest, IdempotencyKey};
+
+    #[derive(Serialize, serde::Deserialize)]
+    struct Moved {
+        now: chrono::DateTime<chrono::Utc>,
+    }
+
+    if mynakit_sandbox::reset::clock::parse_duration(&args.by).is_none() {
+        return Err(Failure::Input(format!(
+            "{}: a whole number and s, m, h or d (25h, 90m)",
+            args.by
+        )));
+    }
+    let link = mynakit_http::HttpAuthorityLink::new(&args.authority, Duration::from_secs(10))
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let key = IdempotencyKey::generate().map_err(|e| Failure::Other(e.to_string()))?;
+    let body = serde_json::to_vec(&serde_json::json!({ "by": args.by }))
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let request = AuthorityRequest::post("/v1/sandbox/clock/advance", body, &key);
+    let answer = pollster::block_on(link.send(request))
+        .map_err(|e| Failure::Other(format!("{}: {e}", args.authority)))?;
+    if answer.status != 200 {
+        return Err(Failure::Other(format!(
+            "{} refused (status {}): not a served sandbox?",
+            args.authority, answer.status
+        )));
+    }
+    let moved: Moved = serde_json::from_slice(&answer.body)
+        .map_err(|e| Failure::Other(format!("unexpected answer: {e}")))?;
+    out.result(&moved, || {
+        format!("the authority's time is now {}", moved.now)
     });
     Ok(())
 }

@@ -62,17 +62,17 @@ fn body<T: serde::de::DeserializeOwned>(response: &AuthorityResponse) -> T {
     serde_json::from_slice(&response.body).unwrap()
 }
 
-#[test]
-fn a_pin_reset_reserved_listed_and_cancelled_over_loopback_http() {
-    let served = serve();
-    let link = HttpAuthorityLink::new(&served.base, Duration::from_secs(10)).unwrap();
-    let card = VirtualCard::sample();
-    let device = generate_p256().unwrap();
+/// Reserves a PIN reset (R3: no face check; R4: signed with the signing
+/// key) over `link`; returns the reservation, the request body and its key.
+fn reserve_pin(
+    link: &HttpAuthorityLink,
+    card: &VirtualCard,
+    device: &p256::ecdsa::SigningKey,
+) -> (Reservation, serde_json::Value, IdempotencyKey) {
     let device_key = sec1(device.verifying_key());
-
     let key = IdempotencyKey::generate().unwrap();
     let answer = send(
-        &link,
+        link,
         AuthorityRequest::post("/v1/challenges", b"{}".to_vec(), &key),
     );
     assert_eq!(answer.status, 201);
@@ -100,12 +100,12 @@ fn a_pin_reset_reserved_listed_and_cancelled_over_loopback_http() {
         "face_record": to_hex(card.ef_content(Application::Kenmen, kenmen::FACE).unwrap()),
         "cv_certificate": to_hex(card.ef_content(Application::Kenmen, kenmen::CV_CERTIFICATE).unwrap()),
         "device_key": to_hex(&device_key),
-        "device_signature": to_hex(&es256_sign(&device, &message)),
+        "device_signature": to_hex(&es256_sign(device, &message)),
     });
     let bytes = serde_json::to_vec(&request).unwrap();
     let key = IdempotencyKey::generate().unwrap();
     let created = send(
-        &link,
+        link,
         AuthorityRequest::post("/v1/reservations", bytes.clone(), &key),
     );
     assert_eq!(
@@ -115,6 +115,18 @@ fn a_pin_reset_reserved_listed_and_cancelled_over_loopback_http() {
         String::from_utf8_lossy(&created.body)
     );
     let reservation: Reservation = body(&created);
+    (reservation, request, key)
+}
+
+#[test]
+fn a_pin_reset_reserved_listed_and_cancelled_over_loopback_http() {
+    let served = serve();
+    let link = HttpAuthorityLink::new(&served.base, Duration::from_secs(10)).unwrap();
+    let card = VirtualCard::sample();
+    let device = generate_p256().unwrap();
+    let device_key = sec1(device.verifying_key());
+    let (reservation, request, key) = reserve_pin(&link, &card, &device);
+    let bytes = serde_json::to_vec(&request).unwrap();
     assert_eq!(
         reservation.expires_at - reservation.created_at,
         chrono::TimeDelta::hours(24)
@@ -193,4 +205,52 @@ fn refusals_reach_the_core_as_typed_errors() {
         }
         other => panic!("expected a 403 refusal, got {other:?}"),
     }
+}
+
+#[test]
+fn the_served_clock_moves_forward_and_a_reservation_expires_r5() {
+    let served = serve();
+    let link = HttpAuthorityLink::new(&served.base, Duration::from_secs(10)).unwrap();
+    let card = VirtualCard::sample();
+    let device = generate_p256().unwrap();
+    let (reservation, _, _) = reserve_pin(&link, &card, &device);
+    let moved = Command::new(env!("CARGO_BIN_EXE_mynakit"))
+        .args([
+            "sandbox",
+            "clock",
+            "advance",
+            "25h",
+            "--authority",
+            &served.base,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    let now: serde_json::Value = serde_json::from_slice(&moved.stdout).unwrap();
+    let now: chrono::DateTime<chrono::Utc> = serde_json::from_value(now["now"].clone()).unwrap();
+    assert!(now > reservation.expires_at);
+    let fetched = send(
+        &link,
+        AuthorityRequest::get(format!("/v1/reservations/{}", reservation.id)),
+    );
+    assert_eq!(body::<serde_json::Value>(&fetched)["state"], "expired");
+
+    // Bad durations are refused before anything is sent (exit 8).
+    let bad = Command::new(env!("CARGO_BIN_EXE_mynakit"))
+        .args([
+            "sandbox",
+            "clock",
+            "advance",
+            "1.5h",
+            "--authority",
+            &served.base,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(8));
 }
