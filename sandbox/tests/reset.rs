@@ -917,3 +917,78 @@ fn a_reservation_survives_a_restart_of_a_file_backed_authority() {
     assert!(reservation.is_ok(), "{reservation:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// VERIFY of the signing password through ordinary APDUs: the status word.
+fn verify_signing_password(card: &mut VirtualCard, password: &str) -> [u8; 2] {
+    let select_jpki = [
+        0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01,
+    ];
+    assert_eq!(card.process(&select_jpki), [0x90, 0x00]);
+    assert_eq!(
+        card.process(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x1B]),
+        [0x90, 0x00]
+    );
+    let mut verify = vec![
+        0x00,
+        0x20,
+        0x00,
+        0x80,
+        u8::try_from(password.len()).unwrap(),
+    ];
+    verify.extend_from_slice(password.as_bytes());
+    let answer = card.process(&verify);
+    [answer[0], answer[1]]
+}
+
+#[test]
+fn after_the_kiosk_the_new_signing_password_verifies_and_the_old_one_does_not() {
+    let mut world = World::new();
+    world.reserve_signing_password();
+    Kiosk::new(&world.authority, StoreChain::Ministop)
+        .redeem(
+            &mut world.card,
+            ResetKind::SigningPassword,
+            "1234",
+            "NEWPASS9",
+            &key(),
+        )
+        .unwrap();
+    assert_eq!(
+        verify_signing_password(&mut world.card, "NEWPASS9"),
+        [0x90, 0x00]
+    );
+    assert_eq!(
+        verify_signing_password(&mut world.card, "SANDBOX1"),
+        [0x63, 0xC4]
+    );
+}
+
+#[test]
+fn a_new_secret_of_the_wrong_format_is_refused_by_the_card_and_the_reservation_stays() {
+    let mut world = World::new();
+    let reservation = world.reserve_signing_password();
+    let kiosk = Kiosk::new(&world.authority, StoreChain::SevenEleven);
+    assert_eq!(
+        kiosk.redeem(
+            &mut world.card,
+            ResetKind::SigningPassword,
+            "1234",
+            "short",
+            &key()
+        ),
+        Err(KioskError::Card(KioskResetError::BadNewSecret))
+    );
+    assert_eq!(
+        world.authority.reservation(&reservation.id).unwrap().state,
+        ReservationState::Reserved
+    );
+    // Nothing was spent on the card either.
+    assert_eq!(
+        world.card.tries_left(Application::Jpki, jpki::AUTH_PIN),
+        Some(3)
+    );
+    assert_eq!(
+        verify_signing_password(&mut world.card, "SANDBOX1"),
+        [0x90, 0x00]
+    );
+}
