@@ -27,6 +27,45 @@ pub enum SandboxCommand {
     Card(ServeArgs),
     /// APDUs, bytes and NFC air time in a card-side transcript.
     TranscriptStats(StatsArgs),
+    /// Serve the reference reset authority (issue 8) over HTTP until
+    /// SIGTERM/SIGINT: the API of docs/reset-protocol.md. Prints the
+    /// address it listens on as the first line of standard output. A
+    /// sandbox: its test keys and anchors are never to be trusted.
+    Serve(AuthorityArgs),
+    /// The served sandbox authority's clock.
+    #[command(subcommand)]
+    Clock(ClockCommand),
+}
+
+/// `sandbox clock …`.
+#[derive(Debug, Subcommand)]
+pub enum ClockCommand {
+    /// Move a served sandbox authority's clock forward (e.g. `25h` to see a
+    /// reservation expire, R5). A real authority refuses: the route exists
+    /// only in `mynakit sandbox serve`.
+    Advance(AdvanceArgs),
+}
+
+/// Options of `sandbox clock advance`.
+#[derive(Debug, Args)]
+pub struct AdvanceArgs {
+    /// How far: a whole number and s, m, h or d (`25h`, `90m`).
+    by: String,
+    /// The served sandbox.
+    #[arg(long, default_value = "http://127.0.0.1:8470", value_name = "URL")]
+    authority: String,
+}
+
+/// Options of `sandbox serve`.
+#[derive(Debug, Args)]
+pub struct AuthorityArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8470", value_name = "HOST:PORT")]
+    listen: String,
+    /// The authority's SQLite database (created if missing); default: in
+    /// memory, gone when the server stops.
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
 }
 
 /// Options of `sandbox card`.
@@ -59,7 +98,82 @@ pub fn run(command: SandboxCommand, reader: &ReaderArgs, out: &Output) -> CmdRes
     match command {
         SandboxCommand::Card(args) => serve(&args, reader, out),
         SandboxCommand::TranscriptStats(args) => stats(&args, out),
+        SandboxCommand::Serve(args) => serve_authority(&args),
+        SandboxCommand::Clock(ClockCommand::Advance(args)) => advance_clock(&args, out),
     }
+}
+
+/// `mynakit sandbox serve`: one request at a time (the authority's store
+/// serialises them anyway), each answered by `reset::handle`.
+fn serve_authority(args: &AuthorityArgs) -> CmdResult {
+    use std::io::{Read, Write};
+
+    use mynakit_sandbox::reset::{ResetAuthority, handle_sandbox, http::MAX_BODY};
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| Failure::Other(format!("cannot handle signal {signal}: {e}")))?;
+    }
+    let sandbox_clock = Arc::new(mynakit_sandbox::reset::SandboxClock::new());
+    let clock: Arc<dyn mynakit_core::Clock> = sandbox_clock.clone();
+    let authority = match &args.db {
+        Some(path) => ResetAuthority::open(path, clock),
+        None => ResetAuthority::in_memory(clock),
+    }
+    .map_err(|e| Failure::Other(format!("the authority's store: {e}")))?;
+    let server = tiny_http::Server::http(args.listen.as_str())
+        .map_err(|e| Failure::Other(format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = server
+        .server_addr()
+        .to_ip()
+        .map_or_else(|| args.listen.clone(), |a| a.to_string());
+    let mut stdout = std::io::stdout();
+    // The first line is for scripts and tests waiting for the port.
+    let _ = writeln!(stdout, "listening on http://{address}");
+    let _ = stdout.flush();
+    while !stop.load(Ordering::Relaxed) {
+        let mut request = match server.recv_timeout(Duration::from_millis(200)) {
+            Ok(Some(request)) => request,
+            Ok(None) => continue,
+            Err(e) => return Err(Failure::Other(format!("the server failed: {e}"))),
+        };
+        let mut body = Vec::new();
+        let limit = u64::try_from(MAX_BODY + 1).unwrap_or(u64::MAX);
+        if request
+            .as_reader()
+            .take(limit)
+            .read_to_end(&mut body)
+            .is_err()
+        {
+            let _ = request.respond(tiny_http::Response::empty(400));
+            continue;
+        }
+        let key = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(mynakit_core::IDEMPOTENCY_KEY_HEADER))
+            .map(|h| h.value.as_str().to_owned());
+        let method = request.method().as_str().to_ascii_uppercase();
+        let answer = handle_sandbox(
+            &authority,
+            &sandbox_clock,
+            &method,
+            request.url(),
+            key.as_deref(),
+            &body,
+        );
+        let mut response =
+            tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
+        for (name, value) in &answer.headers {
+            if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(header);
+            }
+        }
+        // A client that went away is its own business; keep serving.
+        let _ = request.respond(response);
+    }
+    Ok(())
 }
 
 fn serve(args: &ServeArgs, reader: &ReaderArgs, out: &Output) -> CmdResult {
@@ -173,6 +287,44 @@ fn stats(args: &StatsArgs, out: &Output) -> CmdResult {
             totals.air_ms_106,
             totals.air_ms_424
         )
+    });
+    Ok(())
+}
+
+/// `mynakit sandbox clock advance BY`: asks a served sandbox to move its
+/// clock; prints the authority's new time.
+fn advance_clock(args: &AdvanceArgs, out: &Output) -> CmdResult {
+    use mynakit_core::{AuthorityLink, AuthorityRequest, IdempotencyKey};
+
+    #[derive(Serialize, serde::Deserialize)]
+    struct Moved {
+        now: chrono::DateTime<chrono::Utc>,
+    }
+
+    if mynakit_sandbox::reset::clock::parse_duration(&args.by).is_none() {
+        return Err(Failure::Input(format!(
+            "{}: a whole number and s, m, h or d (25h, 90m)",
+            args.by
+        )));
+    }
+    let link = mynakit_http::HttpAuthorityLink::new(&args.authority, Duration::from_secs(10))
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let key = IdempotencyKey::generate().map_err(|e| Failure::Other(e.to_string()))?;
+    let body = serde_json::to_vec(&serde_json::json!({ "by": args.by }))
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let request = AuthorityRequest::post("/v1/sandbox/clock/advance", body, &key);
+    let answer = pollster::block_on(link.send(request))
+        .map_err(|e| Failure::Other(format!("{}: {e}", args.authority)))?;
+    if answer.status != 200 {
+        return Err(Failure::Other(format!(
+            "{} refused (status {}): not a served sandbox?",
+            args.authority, answer.status
+        )));
+    }
+    let moved: Moved = serde_json::from_slice(&answer.body)
+        .map_err(|e| Failure::Other(format!("unexpected answer: {e}")))?;
+    out.result(&moved, || {
+        format!("the authority's time is now {}", moved.now)
     });
     Ok(())
 }

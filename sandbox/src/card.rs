@@ -57,6 +57,35 @@ enum SignMode {
     PssData,
 }
 
+/// Which JPKI secret the kiosk resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KioskTarget {
+    /// The signing password (the auth PIN is the other secret).
+    SigningPassword,
+    /// The user-authentication PIN (the signing password is the other one).
+    AuthPin,
+}
+
+/// Why the card refused the kiosk's reset command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KioskResetError {
+    /// The other secret did not match (a try was spent).
+    #[error("the other secret is wrong ({tries_left} tries left)")]
+    WrongOtherSecret {
+        /// Tries left on the other secret.
+        tries_left: u8,
+    },
+    /// The other secret is blocked too: only the municipal office helps (R4).
+    #[error("the other secret is blocked")]
+    OtherSecretBlocked,
+    /// The new secret has the wrong format.
+    #[error("the new secret has the wrong format")]
+    BadNewSecret,
+    /// The card has no such secret (a card without a signing certificate).
+    #[error("the card has no such secret")]
+    NoSuchSecret,
+}
+
 /// A response before encoding: data for `9000`, or a status word alone.
 type Answer = Result<Vec<u8>, StatusWord>;
 
@@ -149,6 +178,61 @@ impl VirtualCard {
             auth_certificate,
             signing_certificate,
         })
+    }
+
+    /// The kiosk's reset command (issue 8, R1, R4): checks `other` (the
+    /// secret the user did not forget: the auth PIN to reset the signing
+    /// password, the signing password to reset the auth PIN), then sets
+    /// `new` and resets its counter, unblocking it.
+    ///
+    /// **Sandbox only.** A real kiosk does this through J-LIS's secure
+    /// channel to the card, which this stands in for: it is a method of the
+    /// virtual card, not an APDU, so no ordinary command (VERIFY, or any
+    /// other the card answers) can set a secret or reset a counter. A wrong
+    /// `other` counts against its own tries as a VERIFY would.
+    pub fn kiosk_reset(
+        &mut self,
+        target: KioskTarget,
+        other: &str,
+        new: &str,
+    ) -> Result<(), KioskResetError> {
+        use mynakit_core::layout::jpki;
+        let (target_file, other_file, valid) = match target {
+            KioskTarget::SigningPassword => (
+                jpki::SIGNING_PIN,
+                jpki::AUTH_PIN,
+                mynakit_core::SigningPassword::new(new).is_ok(),
+            ),
+            KioskTarget::AuthPin => (
+                jpki::AUTH_PIN,
+                jpki::SIGNING_PIN,
+                mynakit_core::AuthPin::new(new).is_ok(),
+            ),
+        };
+        if !valid {
+            return Err(KioskResetError::BadNewSecret);
+        }
+        let app = self.files.app_mut(Application::Jpki);
+        match app.get_mut(other_file) {
+            Some(ElementaryFile::Secret(secret)) => {
+                if secret.is_blocked() {
+                    return Err(KioskResetError::OtherSecretBlocked);
+                }
+                if !secret.attempt(other.as_bytes()) {
+                    return Err(KioskResetError::WrongOtherSecret {
+                        tries_left: secret.tries_left(),
+                    });
+                }
+            }
+            _ => return Err(KioskResetError::NoSuchSecret),
+        }
+        match app.get_mut(target_file) {
+            Some(ElementaryFile::Secret(secret)) => {
+                secret.replace(new);
+                Ok(())
+            }
+            _ => Err(KioskResetError::NoSuchSecret),
+        }
     }
 
     /// The sample holder's card ([`CardConfig::sample`]).

@@ -74,6 +74,14 @@ impl Secret {
         self.value.is_none() || self.tries_left == 0
     }
 
+    /// Sets a new value and resets the counter to the maximum (unblocking a
+    /// blocked secret): only the kiosk reset command does this
+    /// ([`crate::VirtualCard::kiosk_reset`]); no APDU can.
+    pub(crate) fn replace(&mut self, value: &str) {
+        self.value = Some(Zeroizing::new(value.as_bytes().to_vec()));
+        self.tries_left = self.max_tries;
+    }
+
     /// Checks `candidate`, updating the counter: reset to the maximum on a
     /// match, one less otherwise. Call only when not blocked.
     pub fn attempt(&mut self, candidate: &[u8]) -> bool {

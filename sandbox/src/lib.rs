@@ -34,6 +34,7 @@ mod files;
 pub mod fixtures;
 pub mod holder;
 pub mod records;
+pub mod reset;
 pub mod transport;
 pub mod vpcd;
 
@@ -42,7 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use mynakit_core::TrustAnchors;
 
 pub use ca::{Hierarchy, SandboxCa};
-pub use card::{ATR, VirtualCard};
+pub use card::{ATR, KioskResetError, KioskTarget, VirtualCard};
 pub use card_transcript::{TranscriptEntry, TranscriptWriter};
 pub use error::SandboxError;
 pub use holder::{CardConfig, CardSecrets, FaceImages, Holder, Tries};
