@@ -202,6 +202,8 @@ impl CvCertificate {
             match object.tag {
                 TAG_BODY => body = Some(object.value),
                 TAG_SIGNATURE => signature = Some(object.value),
+                // Other objects carry nothing this check needs; a missing body
+                // or signature is refused below.
                 _ => {}
             }
         }

@@ -239,6 +239,8 @@ fn claims_of(set: ClaimsSet) -> Result<FaceCheckClaims, TokenError> {
                 Value::Bytes(b) => card = Some(b),
                 _ => return Err(malformed("card claim is not bytes")),
             },
+            // Claims this authority does not define are ignored (RFC 8392 §4);
+            // the ones it needs are checked for presence below.
             _ => {}
         }
     }
