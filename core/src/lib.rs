@@ -35,6 +35,7 @@ mod image;
 mod jp;
 mod pki;
 mod platform;
+pub mod reset;
 mod store;
 
 pub use hex::Hex;

@@ -15,7 +15,7 @@ use mynakit_sandbox::reset::{
     CameraSubject, CaptureOutcome, CaptureRequest, InProcessLink, Kiosk, KioskError,
     OpenSessionRequest, Reservation, ReservationState, ReserveRequest, ResetAuthority, ResetError,
     ResetKind, SandboxCamera, SessionOpened, StoreChain, cancel_message, capture_message,
-    reservation_message,
+    reservation_card_message, reservation_message,
 };
 use mynakit_sandbox::{CardConfig, KioskResetError, VirtualCard};
 use p256::ecdsa::SigningKey;
@@ -161,9 +161,13 @@ impl World {
             token.as_deref(),
             &self.device_key(),
         );
+        let card_message = reservation_card_message(&challenge.challenge, kind, &self.device_key());
         let jpki_signature = card_key
             .private_key()
-            .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(&message))
+            .sign(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest(&card_message),
+            )
             .unwrap();
         ReserveRequest {
             kind,

@@ -24,12 +24,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::face::{
-    FaceVerdict, FaceVerifier, Frame, LivenessAction, LivenessChallenge, ReferenceFaceVerifier,
+use mynakit_core::reset::wire::{
+    CaptureOutcome, CaptureRequest, Challenge, LivenessAction, OpenSessionRequest, Reservation,
+    ReservationState, ReserveRequest, ResetKind, SessionOpened, StoreChain, cancel_message,
+    capture_message, reservation_card_message, reservation_message, to_hex,
 };
-use super::policy::{Policy, ResetKind, StoreChain};
+
+use super::face::{FaceVerdict, FaceVerifier, LivenessChallenge, ReferenceFaceVerifier};
+use super::policy::Policy;
 use super::token::{FaceCheckClaims, TokenIssuer, es256_verify, generate_p256};
-use super::wire::{hex_bytes, opt_hex_bytes, to_hex};
 
 /// The sandbox authority's name (`iss` of its tokens).
 pub const ISSUER: &str = "https://reset.sandbox.mynakit.invalid";
@@ -221,247 +224,8 @@ impl From<rusqlite::Error> for ResetError {
     }
 }
 
-/// `POST /v1/face-check/sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpenSessionRequest {
-    /// The card's authentication certificate (DER), read without a PIN.
-    #[serde(with = "hex_bytes")]
-    pub auth_certificate: Vec<u8>,
-    /// The phone's installation key, SEC1 uncompressed P-256.
-    #[serde(with = "hex_bytes")]
-    pub device_key: Vec<u8>,
-}
-
-/// The answer to [`OpenSessionRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionOpened {
-    /// 128-bit session id, hex.
-    pub session_id: String,
-    /// 32 random bytes the device signs with each capture.
-    #[serde(with = "hex_bytes")]
-    pub nonce: Vec<u8>,
-    /// The liveness actions to perform, in order (at least 3).
-    pub actions: Vec<LivenessAction>,
-    /// The first capture must arrive by then (start deadline).
-    pub start_by: DateTime<Utc>,
-    /// Nothing is accepted after then (hard cap).
-    pub ends_by: DateTime<Utc>,
-    /// Capture attempts allowed.
-    pub max_attempts: u32,
-}
-
-/// `POST /v1/face-check/sessions/{id}/captures`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CaptureRequest {
-    /// The session.
-    pub session_id: String,
-    /// Kenmen EF 0002 as read from the chip.
-    #[serde(with = "hex_bytes")]
-    pub face_record: Vec<u8>,
-    /// Kenmen EF 0004 (the card-verifiable certificate).
-    #[serde(with = "hex_bytes")]
-    pub cv_certificate: Vec<u8>,
-    /// The frames, in the order taken.
-    pub frames: Vec<Frame>,
-    /// ES256 by the installation key over [`capture_message`].
-    #[serde(with = "hex_bytes")]
-    pub device_signature: Vec<u8>,
-}
-
-impl fmt::Debug for CaptureRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CaptureRequest")
-            .field("session_id", &self.session_id)
-            .field("face_record", &"<redacted>")
-            .field("frames", &self.frames.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Pass or fail only: the phone never sees a score or a reason.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CaptureOutcome {
-    /// True when the face check passed.
-    pub passed: bool,
-    /// Attempts left in this session.
-    pub attempts_left: u32,
-    /// On a pass, the face-check token (tagged COSE_Sign1 bytes).
-    #[serde(with = "opt_hex_bytes", default)]
-    pub token: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for CaptureOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CaptureOutcome")
-            .field("passed", &self.passed)
-            .field("attempts_left", &self.attempts_left)
-            .field("token", &self.token.as_ref().map(|_| "<token>"))
-            .finish()
-    }
-}
-
-/// `POST /v1/challenges`: what the card signs for a reservation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Challenge {
-    /// Its id.
-    pub challenge_id: String,
-    /// 32 random bytes.
-    #[serde(with = "hex_bytes")]
-    pub challenge: Vec<u8>,
-    /// Single use, until then.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// `POST /v1/reservations`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReserveRequest {
-    /// What to reset.
-    pub kind: ResetKind,
-    /// The challenge signed.
-    pub challenge_id: String,
-    /// The face-check token (signing-password reset only, R2).
-    #[serde(with = "opt_hex_bytes", default)]
-    pub face_check_token: Option<Vec<u8>>,
-    /// The certificate of the key that signed: the authentication one for a
-    /// signing-password reset, the signing one for a PIN reset (R4).
-    #[serde(with = "hex_bytes")]
-    pub certificate: Vec<u8>,
-    /// PKCS#1 v1.5 SHA-256 by that key over [`reservation_message`].
-    #[serde(with = "hex_bytes")]
-    pub jpki_signature: Vec<u8>,
-    /// The JPKI token label (EF 0006) as read (R10).
-    pub token_label: String,
-    /// Kenmen EF 0002 as read (R7 and the issuer signature).
-    #[serde(with = "hex_bytes")]
-    pub face_record: Vec<u8>,
-    /// Kenmen EF 0004.
-    #[serde(with = "hex_bytes")]
-    pub cv_certificate: Vec<u8>,
-    /// The installation key, SEC1 uncompressed P-256.
-    #[serde(with = "hex_bytes")]
-    pub device_key: Vec<u8>,
-    /// ES256 by the installation key over [`reservation_message`].
-    #[serde(with = "hex_bytes")]
-    pub device_signature: Vec<u8>,
-}
-
-impl fmt::Debug for ReserveRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReserveRequest")
-            .field("kind", &self.kind)
-            .field("challenge_id", &self.challenge_id)
-            .field("token_label", &self.token_label)
-            .field("face_record", &"<redacted>")
-            .finish_non_exhaustive()
-    }
-}
-
-/// Where a reservation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReservationState {
-    /// Live: a kiosk can redeem it until `expires_at`.
-    Reserved,
-    /// Redeemed at a kiosk.
-    Redeemed,
-    /// Past its 24 hours (R5).
-    Expired,
-    /// Cancelled by the user.
-    Cancelled,
-}
-
-impl ReservationState {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Reserved => "reserved",
-            Self::Redeemed => "redeemed",
-            Self::Expired => "expired",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Reserved,
-            Self::Redeemed,
-            Self::Expired,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-}
-
-/// A reservation (R1: the app reserves; the kiosk resets).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reservation {
-    /// 128-bit id, hex.
-    pub id: String,
-    /// What it resets.
-    pub kind: ResetKind,
-    /// When the authority created it (its clock).
-    pub created_at: DateTime<Utc>,
-    /// `created_at` + 24 h (R5), by the authority's clock.
-    pub expires_at: DateTime<Utc>,
-    /// The chains whose kiosks finish it (R6).
-    pub stores: Vec<StoreChain>,
-    /// Its state now.
-    pub state: ReservationState,
-    /// When it was redeemed or cancelled.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Where it was redeemed.
-    pub redeemed_at_chain: Option<StoreChain>,
-}
-
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
-}
-
-/// What the installation key signs with a capture: a domain label, the
-/// session id, the nonce, SHA-256 of the face record and of the frames'
-/// pixels, so a capture cannot be moved to another session or card.
-pub fn capture_message(
-    session_id: &str,
-    nonce: &[u8],
-    face_record: &[u8],
-    frames: &[Frame],
-) -> Vec<u8> {
-    let mut m = b"mynakit-reset/capture/v1\0".to_vec();
-    m.extend_from_slice(session_id.as_bytes());
-    m.push(0);
-    m.extend_from_slice(nonce);
-    m.extend_from_slice(&digest(face_record));
-    let mut pixels = Sha256::new();
-    for frame in frames {
-        pixels.update(&frame.grey);
-    }
-    m.extend_from_slice(&pixels.finalize());
-    m
-}
-
-/// What the card's other key (R4) and the installation key both sign for a
-/// reservation: a domain label, the challenge, the kind, SHA-256 of the
-/// face-check token (or of nothing) and the installation key.
-pub fn reservation_message(
-    challenge: &[u8],
-    kind: ResetKind,
-    token: Option<&[u8]>,
-    device_key: &[u8],
-) -> Vec<u8> {
-    let mut m = b"mynakit-reset/reserve/v1\0".to_vec();
-    m.extend_from_slice(challenge);
-    m.extend_from_slice(kind.as_str().as_bytes());
-    m.push(0);
-    m.extend_from_slice(&digest(token.unwrap_or_default()));
-    m.extend_from_slice(device_key);
-    m
-}
-
-/// What the installation key signs to cancel a reservation.
-pub fn cancel_message(reservation_id: &str) -> Vec<u8> {
-    let mut m = b"mynakit-reset/cancel/v1\0".to_vec();
-    m.extend_from_slice(reservation_id.as_bytes());
-    m
 }
 
 /// A session as stored: card, device key, nonce, actions (JSON), opened at,
@@ -1041,13 +805,14 @@ impl ResetAuthority {
         };
         let card = card_subject(certificate.der());
         self.locked_until(tx, &card, now)?;
+        let card_message = reservation_card_message(&challenge, request.kind, &request.device_key);
         let message = reservation_message(
             &challenge,
             request.kind,
             request.face_check_token.as_deref(),
             &request.device_key,
         );
-        if !certificate.verifies_sha256_signature(&message, &request.jpki_signature) {
+        if !certificate.verifies_sha256_signature(&card_message, &request.jpki_signature) {
             self.record_failure(tx, &device, now)?;
             self.record_failure(tx, &card, now)?;
             return Err(ResetError::BadSignature);

@@ -5,76 +5,11 @@
 //! The authority alone decides; the phone only ever hears pass or fail (the
 //! reasons below stay in the authority's records).
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use mynakit_core::Picture;
 use serde::{Deserialize, Serialize};
 
-/// Width of a camera frame the authority accepts, in pixels.
-pub const FRAME_WIDTH: usize = 64;
-/// Height of a camera frame the authority accepts, in pixels.
-pub const FRAME_HEIGHT: usize = 80;
-
-/// A liveness action the authority asks the user to perform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LivenessAction {
-    /// Turn the head to the camera's left.
-    TurnLeft,
-    /// Turn the head to the camera's right.
-    TurnRight,
-    /// Nod (the face moves down).
-    Nod,
-    /// Look up (the face moves up).
-    LookUp,
-}
-
-impl LivenessAction {
-    /// Every action, in a fixed order (index = the byte the session draws).
-    pub const ALL: [LivenessAction; 4] = [Self::TurnLeft, Self::TurnRight, Self::Nod, Self::LookUp];
-
-    /// Where the face moves in the frame, in pixels (x right, y down), when
-    /// the action is performed: what the reference verifier looks for and
-    /// the sandbox camera draws.
-    pub fn displacement(self) -> (i32, i32) {
-        match self {
-            Self::TurnLeft => (-4, 0),
-            Self::TurnRight => (4, 0),
-            Self::Nod => (0, 4),
-            Self::LookUp => (0, -4),
-        }
-    }
-}
-
-/// One greyscale camera frame with the time it was taken and the action the
-/// app was asking for when it took it (`None`: "look at the camera").
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Frame {
-    /// Width in pixels (must be [`FRAME_WIDTH`]).
-    pub width: u32,
-    /// Height in pixels (must be [`FRAME_HEIGHT`]).
-    pub height: u32,
-    /// 8-bit grey levels, row by row.
-    #[serde(with = "super::wire::hex_bytes")]
-    pub grey: Vec<u8>,
-    /// When the phone took it.
-    pub captured_at: DateTime<Utc>,
-    /// The action prompted at that moment.
-    pub action: Option<LivenessAction>,
-}
-
-impl fmt::Debug for Frame {
-    // A frame is a picture of a person: personal data.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Frame")
-            .field("size", &format_args!("{}x{}", self.width, self.height))
-            .field("grey", &"<redacted>")
-            .field("captured_at", &self.captured_at)
-            .field("action", &self.action)
-            .finish()
-    }
-}
+pub use mynakit_core::reset::wire::{FRAME_HEIGHT, FRAME_WIDTH, Frame, LivenessAction};
 
 /// What the session asked for: the actions in order and the time window
 /// frames must fall in.

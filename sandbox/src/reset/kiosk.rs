@@ -7,9 +7,10 @@
 
 use mynakit_core::IdempotencyKey;
 
-use super::authority::{Reservation, ResetAuthority, ResetError};
+use super::authority::{ResetAuthority, ResetError};
 use super::policy::{ResetKind, StoreChain};
 use crate::card::{KioskResetError, KioskTarget, VirtualCard};
+use mynakit_core::reset::wire::Reservation;
 
 /// Why the kiosk did not reset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

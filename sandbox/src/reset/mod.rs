@@ -24,11 +24,7 @@ pub mod policy;
 pub mod token;
 pub mod wire;
 
-pub use authority::{
-    CaptureOutcome, CaptureRequest, Challenge, OpenSessionRequest, Reservation, ReservationState,
-    ReserveRequest, ResetAuthority, ResetError, SessionOpened, cancel_message, capture_message,
-    reservation_message,
-};
+pub use authority::{ResetAuthority, ResetError};
 pub use camera::{CameraSubject, SandboxCamera};
 pub use clock::SandboxClock;
 pub use face::{
@@ -37,5 +33,10 @@ pub use face::{
 };
 pub use http::{InProcessLink, handle, handle_sandbox};
 pub use kiosk::{Kiosk, KioskError};
+pub use mynakit_core::reset::wire::{
+    CaptureOutcome, CaptureRequest, Challenge, OpenSessionRequest, Reservation, ReservationState,
+    ReserveRequest, SessionOpened, cancel_message, capture_message, reservation_card_message,
+    reservation_message,
+};
 pub use policy::{Policy, ResetKind, StoreChain};
 pub use token::{FaceCheckClaims, TokenError, TokenIssuer};

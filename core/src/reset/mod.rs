@@ -1,0 +1,5 @@
+//! The PIN-reset app's room (issue 8, rules R1–R12): what the phone does to
+//! reserve a reset of the signing password or the user-authentication PIN,
+//! which a kiosk then finishes within 24 hours.
+
+pub mod wire;
