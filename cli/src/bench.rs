@@ -2,10 +2,22 @@
 //! bytes and NFC air time — each from a fresh session, as the peers in
 //! card-protocol.md were measured. With `--card-transcript` the APDUs are
 //! also counted from the virtual card's side, and must agree.
+//!
+//! Subcommands measure the reset app (issue 8): `bench authority` (a
+//! bounded load generator for a served reset authority) and `bench token`
+//! (the face-check token's mint and verify cost) and `bench reset-tap`
+//! (the card round trips of the reset tap).
+
+#[path = "bench_authority.rs"]
+mod authority;
+#[path = "bench_reset_tap.rs"]
+mod reset_tap;
+#[path = "bench_token.rs"]
+mod token;
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use mynakit_core::{AuthPin, LastTry, SigningPassword};
 use mynakit_core::{FreeCertificate, JpkiKey};
 use serde::Serialize;
@@ -21,7 +33,11 @@ use crate::secrets::read_secret;
 
 /// Options of `bench`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// What to measure; without one, the JPKI operations on the card.
+    #[command(subcommand)]
+    what: Option<BenchCommand>,
     /// The card-side transcript of the card in the reader (`mynakit sandbox
     /// card --transcript FILE`): count each operation there too.
     #[arg(long, value_name = "FILE")]
@@ -29,6 +45,20 @@ pub struct BenchArgs {
     /// Print a Markdown table instead of text.
     #[arg(long)]
     markdown: bool,
+}
+
+/// The reset app's measurements (BENCHMARKS.md).
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Throughput and latency of a served reset authority (`mynakit sandbox
+    /// serve`) under a bounded load: sessions, passing captures (tokens),
+    /// challenges, reservations of both kinds, cancels.
+    Authority(authority::AuthorityBenchArgs),
+    /// The face-check token's mint and verify cost (µs per operation).
+    Token(token::TokenBenchArgs),
+    /// Card round trips of the reset tap, each kind, extended-length and
+    /// short-only links, on the in-process virtual card.
+    ResetTap(reset_tap::ResetTapBenchArgs),
 }
 
 /// The operations measured, in card-protocol.md's terms.
@@ -108,6 +138,12 @@ struct Cost {
 
 /// Runs the benchmark.
 pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResult {
+    match &args.what {
+        Some(BenchCommand::Authority(args)) => return authority::run(args, out),
+        Some(BenchCommand::Token(args)) => return token::run(args, out),
+        Some(BenchCommand::ResetTap(args)) => return reset_tap::run(args, out),
+        None => {}
+    }
     let pin = read_secret(PIN_ENV, "4-digit PIN: ").map_err(Failure::Input)?;
     let password =
         read_secret(SIGNING_PASSWORD_ENV, "Signing password: ").map_err(Failure::Input)?;
