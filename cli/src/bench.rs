@@ -5,11 +5,14 @@
 //!
 //! Subcommands measure the reset app (issue 8): `bench authority` (a
 //! bounded load generator for a served reset authority) and `bench token`
-//! (the face-check token's mint and verify cost) and `bench reset-tap`
+//! (the face-check token's mint and verify cost), `bench capture` (where
+//! a capture's time goes) and `bench reset-tap`
 //! (the card round trips of the reset tap).
 
 #[path = "bench_authority.rs"]
 mod authority;
+#[path = "bench_capture.rs"]
+mod capture;
 #[path = "bench_reset_tap.rs"]
 mod reset_tap;
 #[path = "bench_token.rs"]
@@ -56,6 +59,8 @@ enum BenchCommand {
     Authority(authority::AuthorityBenchArgs),
     /// The face-check token's mint and verify cost (µs per operation).
     Token(token::TokenBenchArgs),
+    /// Where the authority's time goes in one capture (ms per piece).
+    Capture(capture::CaptureBenchArgs),
     /// Card round trips of the reset tap, each kind, extended-length and
     /// short-only links, on the in-process virtual card.
     ResetTap(reset_tap::ResetTapBenchArgs),
@@ -141,6 +146,7 @@ pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResul
     match &args.what {
         Some(BenchCommand::Authority(args)) => return authority::run(args, out),
         Some(BenchCommand::Token(args)) => return token::run(args, out),
+        Some(BenchCommand::Capture(args)) => return capture::run(args, out),
         Some(BenchCommand::ResetTap(args)) => return reset_tap::run(args, out),
         None => {}
     }
