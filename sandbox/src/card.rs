@@ -322,6 +322,16 @@ impl VirtualCard {
         &self.holder
     }
 
+    /// The files, for the saved state ([`crate::card_state`]).
+    pub(crate) fn files(&self) -> &CardFiles {
+        &self.files
+    }
+
+    /// The files, mutable, to put a saved state back ([`crate::card_state`]).
+    pub(crate) fn files_mut(&mut self) -> &mut CardFiles {
+        &mut self.files
+    }
+
     fn dispatch(&mut self, raw: &[u8]) -> Answer {
         let [cla, instruction, ..] = *raw else {
             return Err(StatusWord::WRONG_LENGTH);
