@@ -218,3 +218,15 @@ fn a_refused_file_never_quotes_a_secret() {
     assert!(!format!("{error:?}").contains("1234"), "{error:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_new_signing_password_in_lower_case_is_stored_as_verify_sends_it() {
+    let mut card = VirtualCard::sample();
+    card.kiosk_reset(KioskTarget::SigningPassword, "1234", "newpass9")
+        .unwrap();
+    // The core upper-cases a signing password before VERIFY.
+    assert_eq!(
+        verify_jpki(&mut card, jpki::SIGNING_PIN, "NEWPASS9"),
+        0x9000
+    );
+}
