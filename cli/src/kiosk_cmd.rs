@@ -17,8 +17,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use mynakit_core::layout::{Application, jpki};
 use mynakit_core::{
-    AuthPin, AuthorityError, AuthorityLink, CardError, CardSecret, IdempotencyKey,
-    SigningPassword,
+    AuthPin, AuthorityError, AuthorityLink, CardError, CardSecret, IdempotencyKey, SigningPassword,
 };
 use mynakit_sandbox::KioskResetError;
 use mynakit_sandbox::card_state::{self, CardStateError};
@@ -257,9 +256,9 @@ fn chain_name(chain: StoreChain) -> String {
 
 fn card_state_failure(e: CardStateError) -> Failure {
     match e {
-        CardStateError::Malformed { .. } | CardStateError::OtherCard { .. } => {
-            Failure::Input(format!("{e} (delete it to start from a fresh sandbox card)"))
-        }
+        CardStateError::Malformed { .. } | CardStateError::OtherCard { .. } => Failure::Input(
+            format!("{e} (delete it to start from a fresh sandbox card)"),
+        ),
         CardStateError::Io { .. } | CardStateError::Card(_) => Failure::Other(e.to_string()),
     }
 }
@@ -320,7 +319,9 @@ fn kiosk_failure(error: KioskError) -> Failure {
         KioskError::Card(KioskResetError::WrongOtherSecret { tries_left }) => {
             Failure::Card(CardError::WrongPin { tries_left })
         }
-        KioskError::Card(KioskResetError::OtherSecretBlocked) => Failure::Card(CardError::PinBlocked),
+        KioskError::Card(KioskResetError::OtherSecretBlocked) => {
+            Failure::Card(CardError::PinBlocked)
+        }
         KioskError::Card(KioskResetError::BadNewSecret) => Failure::Input(error.to_string()),
         KioskError::Card(KioskResetError::NoSuchSecret) | KioskError::NoSigningCertificate => {
             Failure::Unsupported(error.to_string())

@@ -378,12 +378,11 @@ fn maintenance(args: &MaintenanceArgs, out: &Output) -> CmdResult {
     let body = serde_json::to_vec(&serde_json::json!({ "for": args.length }))
         .map_err(|e| Failure::Other(e.to_string()))?;
     let request = AuthorityRequest::post("/v1/sandbox/maintenance", body, &key);
-    let answer = pollster::block_on(link.send(request)).map_err(|e| {
-        Failure::AuthorityUnavailable {
+    let answer =
+        pollster::block_on(link.send(request)).map_err(|e| Failure::AuthorityUnavailable {
             message: format!("{}: {e}", args.authority),
             retry_after: None,
-        }
-    })?;
+        })?;
     if answer.status != 200 {
         return Err(Failure::Other(format!(
             "{} refused (status {}): not a served sandbox?",
