@@ -1,16 +1,21 @@
 //! `mynakit bench reset-tap`: the card round trips of the reset app's one
-//! tap (issue 8, step 3), each kind, on an extended-length and a short-only
-//! link, counted from the core's transcript on the in-process virtual card,
-//! with where each APDU goes and the NFC air time of the bytes.
+//! tap (issue 8, step 3: `ResetClient::tap`), each kind, on an
+//! extended-length and a short-only link, counted from the core's
+//! transcript on the in-process virtual card, with where each APDU goes and
+//! the NFC air time of the bytes.
+
+use std::sync::Arc;
 
 use clap::Args;
 use mynakit_core::layout::{Application, ins, jpki, kenmen};
+use mynakit_core::reset::{OtherSecret, ResetClient, ResetError};
 use mynakit_core::{
-    AuthPin, CardChannel, CardTransport, CheckCodeB, DigestInfo, Exchange, FreeCertificate,
-    JpkiKey, LastTry, SigningPassword, TokenKind,
+    AuthPin, CardChannel, CheckCodeB, Clock, Exchange, LastTry, SigningPassword,
+    SoftwareSecureArea, Store,
 };
-use mynakit_sandbox::reset::ResetKind;
-use mynakit_sandbox::{LinkSwitches, Sandbox};
+use mynakit_sandbox::reset::authority::ISSUER;
+use mynakit_sandbox::reset::{InProcessLink, ResetAuthority, ResetKind, SandboxClock};
+use mynakit_sandbox::{CardSecrets, LinkSwitches, Sandbox};
 use serde::Serialize;
 
 use crate::CmdResult;
@@ -71,53 +76,61 @@ pub fn run(args: &ResetTapBenchArgs, out: &Output) -> CmdResult {
     for kind in [ResetKind::SigningPassword, ResetKind::AuthPin] {
         for (link, switches) in LINKS {
             let sandbox = Sandbox::new();
-            let mut channel = CardChannel::new(sandbox.transport(switches()));
-            pollster::block_on(tap(&sandbox, &mut channel, kind, last_try))?;
-            costs.push(cost(kind, link, channel.transcript().exchanges()));
+            let exchanges = pollster::block_on(tap(&sandbox, switches(), kind, last_try))?;
+            costs.push(cost(kind, link, &exchanges));
         }
     }
     print(&costs, args.markdown, out);
     Ok(())
 }
 
-/// The tap, driven through the core's card API: the Kenmen face record and
-/// CV certificate (照合番号B), the JPKI token label (R10), the other key's
-/// certificate, VERIFY of the other secret (R4) and its signature.
-async fn tap<T: CardTransport>(
+/// One tap of the phone's reset flow (`ResetClient::tap`, after `begin`
+/// fetched the challenge from an in-process authority) on a fresh session
+/// over `switches`; the session's exchanges.
+async fn tap(
     sandbox: &Sandbox,
-    channel: &mut CardChannel<T>,
+    switches: LinkSwitches,
     kind: ResetKind,
     last_try: LastTry,
-) -> CmdResult {
+) -> Result<Vec<Exchange>, Failure> {
+    let failed = |e: ResetError| Failure::Other(format!("the reset flow failed: {e}"));
+    let clock: Arc<dyn Clock> = Arc::new(SandboxClock::new());
+    let authority = Arc::new(
+        ResetAuthority::in_memory(Arc::clone(&clock)).map_err(|e| Failure::Other(e.to_string()))?,
+    );
+    let store = Arc::new(Store::open_in_memory().map_err(|e| Failure::Other(e.to_string()))?);
+    let client = ResetClient::new(
+        Arc::new(InProcessLink::new(authority)),
+        store,
+        Arc::new(SoftwareSecureArea::in_memory()),
+        clock,
+        ISSUER,
+    )
+    .map_err(failed)?;
     let holder = sandbox.card().holder().clone();
     let expiry = holder.card_expiry.format("%Y").to_string();
     let code = CheckCodeB::from_card_front("昭和60年6月15日", &expiry, &holder.security_code)
         .map_err(|e| Failure::Input(e.to_string()))?;
-    let challenge = [0x5Au8; 32];
-    channel.kenmen().read_face(&code, last_try).await?;
-    channel.kenmen().read_cv_certificate().await?;
-    let mut jpki = channel.jpki();
-    if jpki.token_kind().await? != TokenKind::PhysicalCard {
-        return Err(Failure::Other(
-            "the sandbox card is not a physical card".into(),
-        ));
+    let secrets = CardSecrets::default();
+    let other = match kind {
+        ResetKind::SigningPassword => OtherSecret::AuthPin(
+            AuthPin::new(&secrets.auth_pin).map_err(|e| Failure::Input(e.to_string()))?,
+        ),
+        ResetKind::AuthPin => OtherSecret::SigningPassword(
+            SigningPassword::new(&secrets.signing_password)
+                .map_err(|e| Failure::Input(e.to_string()))?,
+        ),
+    };
+    let mut flow = client.begin(kind).await.map_err(failed)?;
+    let mut channel = CardChannel::new(sandbox.transport(switches));
+    client
+        .tap(&mut flow, &mut channel, &code, &other, last_try)
+        .await
+        .map_err(failed)?;
+    if !flow.tapped() {
+        return Err(Failure::Other("the tap did not keep its evidence".into()));
     }
-    match kind {
-        ResetKind::SigningPassword => {
-            jpki.read_certificate(FreeCertificate::Authentication)
-                .await?;
-            let pin = AuthPin::new("1234").map_err(|e| Failure::Input(e.to_string()))?;
-            jpki.sign_with_auth_key(&pin, &challenge, last_try).await?;
-        }
-        ResetKind::AuthPin => {
-            let password =
-                SigningPassword::new("SANDBOX1").map_err(|e| Failure::Input(e.to_string()))?;
-            jpki.read_signing_certificate(&password, last_try).await?;
-            jpki.sign(JpkiKey::Signing, &DigestInfo::sha256(&challenge))
-                .await?;
-        }
-    }
-    Ok(())
+    Ok(channel.transcript().exchanges().to_vec())
 }
 
 fn cost(kind: ResetKind, link: &'static str, exchanges: &[Exchange]) -> TapCost {
