@@ -154,6 +154,24 @@ fn load_average() -> Option<f64> {
 
 /// Runs the benchmark.
 pub fn run(args: &AuthorityBenchArgs, out: &Output) -> CmdResult {
+    let run = measure(args)?;
+    print(&run, args.markdown, out);
+    let failed: usize = run.phases.iter().map(|p| p.failed).sum();
+    let skipped: usize = run
+        .phases
+        .iter()
+        .map(|p| p.requests.saturating_sub(p.ok + p.failed))
+        .sum();
+    if failed > 0 || skipped > 0 {
+        return Err(bad(format!(
+            "{failed} requests failed and {skipped} were not answered (their flow had failed, or a client thread stopped); see the phases above"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs every phase; failures are in the phases' counts.
+fn measure(args: &AuthorityBenchArgs) -> Result<RunResult, Failure> {
     if !(1..=MAX_CONCURRENCY).contains(&args.concurrency) {
         return Err(Failure::Input(format!(
             "--concurrency must be 1 to {MAX_CONCURRENCY}"
@@ -315,27 +333,14 @@ pub fn run(args: &AuthorityBenchArgs, out: &Output) -> CmdResult {
     );
     phases.push(result);
 
-    let run = RunResult {
+    Ok(RunResult {
         authority: args.authority.clone(),
         concurrency: args.concurrency,
         flows: flows.len(),
         load_before,
         load_after: load_average(),
         phases,
-    };
-    print(&run, args.markdown, out);
-    let failed: usize = run.phases.iter().map(|p| p.failed).sum();
-    let skipped: usize = run
-        .phases
-        .iter()
-        .map(|p| p.requests.saturating_sub(p.ok + p.failed))
-        .sum();
-    if failed > 0 || skipped > 0 {
-        return Err(bad(format!(
-            "{failed} requests failed and {skipped} were not answered (their flow had failed, or a client thread stopped); see the phases above"
-        )));
-    }
-    Ok(())
+    })
 }
 
 fn print(run: &RunResult, markdown: bool, out: &Output) {
@@ -687,4 +692,104 @@ impl Bench<'_> {
 fn percentile(sorted: &[Duration], p: usize) -> Option<&Duration> {
     let rank = (sorted.len() * p).div_ceil(100).max(1);
     sorted.get(rank - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(concurrency: usize, requests: usize) -> AuthorityBenchArgs {
+        AuthorityBenchArgs {
+            authority: IN_PROCESS.to_owned(),
+            concurrency,
+            requests,
+            markdown: false,
+        }
+    }
+
+    #[test]
+    fn every_phase_of_a_small_in_process_run_succeeds() {
+        let run = measure(&args(2, 3)).unwrap();
+        let counts: Vec<_> = run
+            .phases
+            .iter()
+            .map(|p| (p.phase, p.requests, p.ok, p.failed))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("open face-check session", 3, 3, 0),
+                ("capture → pass (token minted)", 3, 3, 0),
+                ("challenge", 6, 6, 0),
+                ("reservation, signing password (token)", 3, 3, 0),
+                ("reservation, auth PIN (no token)", 3, 3, 0),
+                ("cancel", 6, 6, 0),
+            ]
+        );
+        assert!(
+            run.phases
+                .iter()
+                .all(|p| p.per_second > 0.0 && p.p99_ms >= p.p50_ms)
+        );
+    }
+
+    #[test]
+    fn refusals_are_failures_with_their_kind_not_throughput() {
+        let clock: Arc<dyn Clock> = Arc::new(SandboxClock::new());
+        let bench = Bench {
+            target: Target::InProcess(Arc::new(ResetAuthority::in_memory(clock).unwrap())),
+            concurrency: 2,
+        };
+        // Captures without the body's fields: 400 bad_request, and one item
+        // not sent (its flow failed earlier).
+        let items: Vec<Option<(String, Vec<u8>)>> = (0..4)
+            .map(|i| {
+                Some((
+                    format!("/v1/face-check/sessions/{i:032x}/captures"),
+                    b"{}".to_vec(),
+                ))
+            })
+            .chain([None])
+            .collect();
+        let (result, answers) = bench.phase_of_some(
+            "capture",
+            &items,
+            |(path, body)| post(path, body),
+            |response| expect::<CaptureOutcome>(response, 200),
+        );
+        assert_eq!((result.requests, result.ok, result.failed), (5, 0, 4));
+        assert_eq!(result.per_second, 0.0);
+        assert_eq!(
+            result.failures,
+            BTreeMap::from([("400 bad_request".to_owned(), 4)])
+        );
+        assert!(answers.iter().all(Option::is_none));
+
+        // The same phase that accepts the answer counts it as throughput.
+        let (result, answers) = bench.phase(
+            "challenge",
+            &[Vec::new(), Vec::new()],
+            |body| post("/v1/challenges", body),
+            |response| expect::<Challenge>(response, 201),
+        );
+        assert_eq!((result.ok, result.failed), (2, 0));
+        assert!(answers.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let ms: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&ms, 50), Some(&Duration::from_millis(50)));
+        assert_eq!(percentile(&ms, 99), Some(&Duration::from_millis(99)));
+        assert_eq!(percentile(&ms[..1], 99), Some(&Duration::from_millis(1)));
+        assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn the_run_is_bounded() {
+        assert!(measure(&args(0, 1)).is_err());
+        assert!(measure(&args(MAX_CONCURRENCY + 1, 1)).is_err());
+        assert!(measure(&args(1, 0)).is_err());
+        assert!(measure(&args(1, MAX_REQUESTS + 1)).is_err());
+    }
 }
