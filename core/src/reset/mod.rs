@@ -2,4 +2,8 @@
 //! reserve a reset of the signing password or the user-authentication PIN,
 //! which a kiosk then finishes within 24 hours.
 
+pub mod front;
 pub mod wire;
+pub use front::{
+    CardFront, Correction, FrontError, FrontField, FrontReading, MAX_FRONT_TEXT_CHARS,
+};
