@@ -5,6 +5,7 @@ use serde_json::json;
 
 /// Exit codes scripts can rely on (documented in the README). 0 is success
 /// and 2 a bad command line (clap's own code).
+#[allow(dead_code)] // The reset codes beyond 12: used once `reset reserve` is wired (reset client).
 pub mod exit {
     /// Any failure without a code of its own.
     pub const OTHER: u8 = 1;
@@ -26,6 +27,24 @@ pub mod exit {
     pub const BAD_CARD_DATA: u8 = 10;
     /// The numbers read from the card front (照合番号B) did not match the card.
     pub const WRONG_CHECK_CODE: u8 = 11;
+    /// The card front's birth date is blank, unknown or missing: the reset
+    /// app cannot be used with this card (rules.md R7).
+    pub const BIRTH_DATE_UNKNOWN: u8 = 12;
+    /// The face check did not pass (R2); the JSON says how many attempts are left.
+    pub const FACE_CHECK_FAILED: u8 = 13;
+    /// Locked out after too many failures (R11); the JSON has `retry_after` (seconds).
+    pub const LOCKED_OUT: u8 = 14;
+    /// The authority is unavailable, timed out, or asks to come back later
+    /// (503 maintenance, 429 traffic: W12, P6); the JSON may have
+    /// `retry_after`. The phone's state is kept: rerun to retry.
+    pub const AUTHORITY_UNAVAILABLE: u8 = 15;
+    /// A reservation of this kind is live already (one per card and kind);
+    /// the JSON has its `id`.
+    pub const ALREADY_RESERVED: u8 = 16;
+    /// The authority refused for another reason (the JSON's `reason`: a
+    /// chain that does not reset this kind, a phone-held card (R10), an
+    /// expired or unknown reservation, …).
+    pub const REFUSED: u8 = 17;
 }
 
 /// A failed command.
@@ -41,6 +60,18 @@ pub enum Failure {
     Unsupported(String),
     /// Anything else.
     Other(String),
+    /// A failure with an exit code and kind of its own, and fields for the
+    /// JSON (the reset commands).
+    Coded {
+        /// The exit code (see [`exit`]).
+        code: u8,
+        /// The stable machine-readable kind.
+        kind: &'static str,
+        /// The human message.
+        message: String,
+        /// More fields of the JSON `error` object.
+        details: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 impl From<CardError> for Failure {
@@ -79,6 +110,7 @@ impl Failure {
             Self::Verification(_) => exit::BAD_CARD_DATA,
             Self::Unsupported(_) => exit::NOT_SUPPORTED,
             Self::Other(_) => exit::OTHER,
+            Self::Coded { code, .. } => *code,
         }
     }
 
@@ -108,6 +140,7 @@ impl Failure {
             Self::Verification(_) => "verification_failed",
             Self::Unsupported(_) => "not_supported",
             Self::Other(_) => "error",
+            Self::Coded { kind, .. } => kind,
         }
     }
 
@@ -121,9 +154,11 @@ impl Failure {
                 "the card does not report its PIN counter now; nothing was sent. Rerun with --allow-last-try to send the PIN anyway".into()
             }
             Self::Card(e) => e.to_string(),
-            Self::Input(m) | Self::Verification(m) | Self::Unsupported(m) | Self::Other(m) => {
-                m.clone()
-            }
+            Self::Input(m)
+            | Self::Verification(m)
+            | Self::Unsupported(m)
+            | Self::Other(m)
+            | Self::Coded { message: m, .. } => m.clone(),
         }
     }
 
@@ -136,6 +171,11 @@ impl Failure {
             ) => error["tries_left"] = json!(tries_left),
             Self::Card(CardError::VerifyOutcomeUnknown { tries_left, .. }) => {
                 error["tries_left"] = json!(tries_left)
+            }
+            Self::Coded { details, .. } => {
+                for (name, value) in details {
+                    error[name.as_str()] = value.clone();
+                }
             }
             _ => {}
         }

@@ -579,7 +579,8 @@ impl Text {
             let c = self.at(i);
             i += 1;
             saw_year |= c == '年';
-            if c == '日' {
+            // `日` ends a date; `不詳` (unknown) is a whole date.
+            if c == '日' || (c == '詳' && i >= 2 && self.at(i - 2) == '不') {
                 break;
             }
         }
@@ -661,9 +662,14 @@ impl Text {
     fn birth_span(&self, expiry: Option<&Range<usize>>) -> Result<Range<usize>, FrontError> {
         let overlaps =
             |span: &Range<usize>| expiry.is_some_and(|e| span.start < e.end && e.start < span.end);
+        // A date never runs into the expiry (one-line texts).
+        let before_expiry = |span: Range<usize>| match expiry {
+            Some(e) if span.start < e.start && e.start < span.end => self.trim(span.start..e.start),
+            _ => span,
+        };
         if let Some(i) = self.find_all("生年月日").next() {
             // The span may be empty: a blank date (R7), read as such.
-            return Ok(self.date_after(i + 4));
+            return Ok(before_expiry(self.date_after(i + 4)));
         }
         for i in self.find_all("生") {
             if let Some(span) = self.date_before(i)
@@ -674,7 +680,7 @@ impl Text {
         }
         for i in self.find_all("年") {
             let start = self.date_start_before(i, 0);
-            let span = self.date_after(start);
+            let span = before_expiry(self.date_after(start));
             if !span.is_empty() && !overlaps(&span) && span.contains(&i) {
                 return Ok(span);
             }
@@ -1099,6 +1105,7 @@ mod tests {
     fn a_blank_or_unknown_birth_date_stops_the_flow_r7() {
         for text in [
             "生年月日 不詳\n2035年3月1日まで有効\nセキュリティコード 1234",
+            "生年月日 不詳 2035年3月1日まで有効 セキュリティコード 1234",
             "生年月日\n2035年3月1日まで有効\nセキュリティコード 1234",
             "昭和  年  月  日生 2035年3月1日まで有効 セキュリティコード 1234",
             "年月日不詳 2035年3月1日まで有効 セキュリティコード 1234",

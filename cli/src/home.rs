@@ -1,0 +1,83 @@
+//! The phone's home on the desktop: where the app commands keep what a
+//! phone keeps, so that successive commands behave like one phone talking
+//! to one authority (issue 8).
+//!
+//! `--home DIR`, else `$XDG_DATA_HOME/mynakit`, else `~/.local/share/mynakit`.
+//! Inside:
+//! - `phone.db`: the phone's store (`mynakit_core::Store`);
+//! - `software-keys/`: the software stand-in for the phone's secure area
+//!   (the installation key; a phone keeps it in its hardware);
+//! - `sandbox-card.json`: the virtual card's state (secrets, counters), so
+//!   the card too survives from one command to the next;
+//! - `sandbox-authority.db`: the in-process sandbox authority's store, used
+//!   when no `--authority URL` is given.
+
+use std::path::{Path, PathBuf};
+
+use crate::failure::Failure;
+
+/// The phone's home directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    /// `dir`, or the user's data directory; created (owner-only on Unix:
+    /// it holds keys) when missing.
+    pub fn open(dir: Option<&Path>) -> Result<Self, Failure> {
+        let dir = match dir {
+            Some(dir) => dir.to_path_buf(),
+            None => default_dir().ok_or_else(|| {
+                Failure::Input(
+                    "no home directory: give --home DIR (or set XDG_DATA_HOME or HOME)".into(),
+                )
+            })?,
+        };
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(&dir)
+            .map_err(|e| Failure::Other(format!("{}: {e}", dir.display())))?;
+        Ok(Self { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The phone's store.
+    pub fn phone_db(&self) -> PathBuf {
+        self.dir.join("phone.db")
+    }
+
+    /// The software secure area's directory.
+    pub fn software_keys(&self) -> PathBuf {
+        self.dir.join("software-keys")
+    }
+
+    /// The virtual card's persisted state.
+    pub fn sandbox_card(&self) -> PathBuf {
+        self.dir.join("sandbox-card.json")
+    }
+
+    /// The in-process sandbox authority's store.
+    pub fn sandbox_authority(&self) -> PathBuf {
+        self.dir.join("sandbox-authority.db")
+    }
+}
+
+/// `$XDG_DATA_HOME/mynakit`, else `$HOME/.local/share/mynakit`.
+fn default_dir() -> Option<PathBuf> {
+    let nonempty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(data) = nonempty("XDG_DATA_HOME") {
+        return Some(PathBuf::from(data).join("mynakit"));
+    }
+    nonempty("HOME").map(|home| PathBuf::from(home).join(".local/share/mynakit"))
+}
