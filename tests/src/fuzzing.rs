@@ -480,8 +480,8 @@ pub fn card_front(data: &[u8]) {
 /// same fields; and a My Number on a line of its own changes nothing but
 /// the count of ignored numbers (R8: it is never read).
 pub fn card_front_text(data: &[u8]) {
-    use mynakit_core::{CardSecret, SecurityCode};
     use mynakit_core::reset::{FrontField, FrontReading, MAX_FRONT_TEXT_CHARS};
+    use mynakit_core::{CardSecret, SecurityCode};
 
     let text = String::from_utf8_lossy(data);
     let reading = FrontReading::read(&text);
