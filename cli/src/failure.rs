@@ -5,7 +5,6 @@ use serde_json::json;
 
 /// Exit codes scripts can rely on (documented in the README). 0 is success
 /// and 2 a bad command line (clap's own code).
-#[allow(dead_code)] // The reset codes beyond 12: used once `reset reserve` is wired (reset client).
 pub mod exit {
     /// Any failure without a code of its own.
     pub const OTHER: u8 = 1;
@@ -27,24 +26,24 @@ pub mod exit {
     pub const BAD_CARD_DATA: u8 = 10;
     /// The numbers read from the card front (照合番号B) did not match the card.
     pub const WRONG_CHECK_CODE: u8 = 11;
+    /// The authority could not be reached, did not answer in time, or is
+    /// out of service or limiting requests (503/429, W12, P6): try again
+    /// later (the JSON's `retry_after` says when, if it said).
+    pub const AUTHORITY_UNAVAILABLE: u8 = 12;
+    /// The authority refused: the JSON's `refusal` is its error
+    /// (`reservation_expired` R5, `chain_refused` R6, `already_redeemed`, …).
+    pub const AUTHORITY_REFUSED: u8 = 13;
     /// The card front's birth date is blank, unknown or missing: the reset
     /// app cannot be used with this card (rules.md R7).
-    pub const BIRTH_DATE_UNKNOWN: u8 = 12;
-    /// The face check did not pass (R2); the JSON says how many attempts are left.
-    pub const FACE_CHECK_FAILED: u8 = 13;
-    /// Locked out after too many failures (R11); the JSON has `retry_after` (seconds).
-    pub const LOCKED_OUT: u8 = 14;
-    /// The authority is unavailable, timed out, or asks to come back later
-    /// (503 maintenance, 429 traffic: W12, P6); the JSON may have
-    /// `retry_after`. The phone's state is kept: rerun to retry.
-    pub const AUTHORITY_UNAVAILABLE: u8 = 15;
+    pub const BIRTH_DATE_UNKNOWN: u8 = 14;
+    /// The face check did not pass (R2); the JSON has `attempts_left`.
+    pub const FACE_CHECK_FAILED: u8 = 15;
+    /// Locked out after too many failures (R11); the JSON has `until` and
+    /// `retry_after` (seconds), when the authority said.
+    pub const LOCKED_OUT: u8 = 16;
     /// A reservation of this kind is live already (one per card and kind);
     /// the JSON has its `id`.
-    pub const ALREADY_RESERVED: u8 = 16;
-    /// The authority refused for another reason (the JSON's `reason`: a
-    /// chain that does not reset this kind, a phone-held card (R10), an
-    /// expired or unknown reservation, …).
-    pub const REFUSED: u8 = 17;
+    pub const ALREADY_RESERVED: u8 = 17;
 }
 
 /// A failed command.
@@ -58,6 +57,21 @@ pub enum Failure {
     Verification(String),
     /// This build or platform cannot do it (PC/SC without the `pcsc` feature).
     Unsupported(String),
+    /// The authority could not be reached, did not answer, or is out of
+    /// service (W12, P6).
+    AuthorityUnavailable {
+        /// What happened.
+        message: String,
+        /// Seconds the authority asked to wait, if it said.
+        retry_after: Option<u64>,
+    },
+    /// The authority refused the request.
+    AuthorityRefused {
+        /// The authority's snake_case error (`reservation_expired`, …).
+        refusal: String,
+        /// What it means.
+        message: String,
+    },
     /// Anything else.
     Other(String),
     /// A failure with an exit code and kind of its own, and fields for the
@@ -109,6 +123,8 @@ impl Failure {
             Self::Input(_) => exit::BAD_INPUT,
             Self::Verification(_) => exit::BAD_CARD_DATA,
             Self::Unsupported(_) => exit::NOT_SUPPORTED,
+            Self::AuthorityUnavailable { .. } => exit::AUTHORITY_UNAVAILABLE,
+            Self::AuthorityRefused { .. } => exit::AUTHORITY_REFUSED,
             Self::Other(_) => exit::OTHER,
             Self::Coded { code, .. } => *code,
         }
@@ -139,6 +155,8 @@ impl Failure {
             Self::Input(_) => "invalid_input",
             Self::Verification(_) => "verification_failed",
             Self::Unsupported(_) => "not_supported",
+            Self::AuthorityUnavailable { .. } => "authority_unavailable",
+            Self::AuthorityRefused { .. } => "authority_refused",
             Self::Other(_) => "error",
             Self::Coded { kind, .. } => kind,
         }
@@ -159,6 +177,9 @@ impl Failure {
             | Self::Unsupported(m)
             | Self::Other(m)
             | Self::Coded { message: m, .. } => m.clone(),
+            Self::AuthorityUnavailable { message, .. } | Self::AuthorityRefused { message, .. } => {
+                message.clone()
+            }
         }
     }
 
@@ -177,6 +198,10 @@ impl Failure {
                     error[name.as_str()] = value.clone();
                 }
             }
+            Self::AuthorityUnavailable { retry_after, .. } => {
+                error["retry_after"] = json!(retry_after)
+            }
+            Self::AuthorityRefused { refusal, .. } => error["refusal"] = json!(refusal),
             _ => {}
         }
         json!({ "error": error })

@@ -5,7 +5,7 @@
 //! `--home DIR`, else `$XDG_DATA_HOME/mynakit`, else `~/.local/share/mynakit`.
 //! Inside:
 //! - `phone.db`: the phone's store (`mynakit_core::Store`);
-//! - `software-keys/`: the software stand-in for the phone's secure area
+//! - `software-keys`: the software stand-in for the phone's secure area
 //!   (the installation key; a phone keeps it in its hardware);
 //! - `sandbox-card.json`: the virtual card's state (secrets, counters), so
 //!   the card too survives from one command to the next;
@@ -23,17 +23,12 @@ pub struct Home {
 }
 
 impl Home {
-    /// `dir`, or the user's data directory; created (owner-only on Unix:
-    /// it holds keys) when missing.
+    /// `dir`, or the user's data directory (`kiosk_cmd::home_dir`); created
+    /// (owner-only on Unix: it holds keys) when missing.
     pub fn open(dir: Option<&Path>) -> Result<Self, Failure> {
-        let dir = match dir {
-            Some(dir) => dir.to_path_buf(),
-            None => default_dir().ok_or_else(|| {
-                Failure::Input(
-                    "no home directory: give --home DIR (or set XDG_DATA_HOME or HOME)".into(),
-                )
-            })?,
-        };
+        // One rule for every command that keeps the phone's state (the
+        // kiosk command's).
+        let dir = crate::kiosk_cmd::home_dir(dir)?;
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -57,27 +52,18 @@ impl Home {
         self.dir.join("phone.db")
     }
 
-    /// The software secure area's directory.
+    /// The software secure area's key file.
     pub fn software_keys(&self) -> PathBuf {
         self.dir.join("software-keys")
     }
 
     /// The virtual card's persisted state.
     pub fn sandbox_card(&self) -> PathBuf {
-        self.dir.join("sandbox-card.json")
+        mynakit_sandbox::card_state::path_in(&self.dir)
     }
 
     /// The in-process sandbox authority's store.
     pub fn sandbox_authority(&self) -> PathBuf {
-        self.dir.join("sandbox-authority.db")
+        self.dir.join(crate::kiosk_cmd::AUTHORITY_DB)
     }
-}
-
-/// `$XDG_DATA_HOME/mynakit`, else `$HOME/.local/share/mynakit`.
-fn default_dir() -> Option<PathBuf> {
-    let nonempty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(data) = nonempty("XDG_DATA_HOME") {
-        return Some(PathBuf::from(data).join("mynakit"));
-    }
-    nonempty("HOME").map(|home| PathBuf::from(home).join(".local/share/mynakit"))
 }

@@ -24,8 +24,8 @@ mod bench;
 mod card_cmd;
 mod demo;
 mod failure;
-#[allow(dead_code)] // Used once `reset reserve` is wired (reset client).
 mod home;
+mod kiosk_cmd;
 mod output;
 #[cfg(feature = "pcsc")]
 mod pcsc_reader;

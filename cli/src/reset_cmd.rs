@@ -54,7 +54,7 @@ pub enum ResetCommand {
     /// security code, and every character corrected (R8). The security
     /// code is shown masked, and in full only in the `--json` output;
     /// 照合番号B is never shown, only whether it could be formed. A blank or
-    /// unknown birth date stops here (R7, exit 12).
+    /// unknown birth date stops here (R7, exit 14).
     Front(FrontArgs),
     /// Reserve a reset on the sandbox card: begin, one tap, the face check
     /// (signing password only, R2), the reservation (valid 24 h, R5; the

@@ -146,7 +146,7 @@ fn a_blank_or_unknown_birth_date_stops_with_r7() {
         "2035年3月1日まで有効 セキュリティコード 1234",
     ] {
         let out = mynakit(&["--json", "reset", "front", "--text", front], &[]);
-        assert_eq!(out.status.code(), Some(12), "{front}");
+        assert_eq!(out.status.code(), Some(14), "{front}");
         let v = json(&out);
         assert_eq!(v["error"]["rule"], "R7", "{v}");
         assert_eq!(v["error"]["field"], "birth_date");
@@ -158,7 +158,7 @@ fn a_blank_or_unknown_birth_date_stops_with_r7() {
         // What was read is still there for the screen.
         assert_eq!(v["error"]["reading"]["expiry_year"]["value"], 2035, "{v}");
         let out = mynakit(&["reset", "front", "--text", front], &[]);
-        assert_eq!(out.status.code(), Some(12));
+        assert_eq!(out.status.code(), Some(14));
         assert!(String::from_utf8_lossy(&out.stderr).contains("R7"));
     }
     // A field the user can fix is a bad-input failure (8), not R7.

@@ -17,7 +17,8 @@ use mynakit_sandbox::fixtures::FixtureKey;
 use mynakit_sandbox::reset::token::{es256_sign, generate_p256, sec1};
 use mynakit_sandbox::reset::wire::to_hex;
 use mynakit_sandbox::reset::{
-    Challenge, Reservation, ResetKind, cancel_message, reservation_message,
+    Challenge, Reservation, ResetKind, cancel_message, reservation_card_message,
+    reservation_message,
 };
 use rsa::Pkcs1v15Sign;
 use sha2::{Digest, Sha256};
@@ -83,9 +84,15 @@ fn reserve_pin(
     let challenge: Challenge = body(&answer);
 
     let message = reservation_message(&challenge.challenge, ResetKind::AuthPin, None, &device_key);
+    // R4: the card's other key signs its own message (before any face check).
+    let card_message =
+        reservation_card_message(&challenge.challenge, ResetKind::AuthPin, &device_key);
     let jpki_signature = FixtureKey::CardSigning
         .private_key()
-        .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(&message))
+        .sign(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(&card_message),
+        )
         .unwrap();
     let label = card
         .ef_content(Application::Jpki, jpki::TOKEN_INFO)
