@@ -42,11 +42,6 @@ impl Home {
         Ok(Self { dir })
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The phone's store.
     pub fn phone_db(&self) -> PathBuf {
         self.dir.join("phone.db")

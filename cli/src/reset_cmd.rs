@@ -8,16 +8,45 @@
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
-use mynakit_core::reset::{CardFront, FrontError, FrontField, FrontReading};
+use mynakit_core::reset::{
+    CardFront, FrontError, FrontField, FrontReading, KeptReservation, OtherSecret, Refusal,
+    ReservationState, ResetClient, ResetError, ResetKind, StoreChain,
+};
+use mynakit_core::{
+    AuthPin, AuthorityLink, CardChannel, JapaneseDate, LastTry, SecureArea, SigningPassword,
+    SoftwareSecureArea, Store, SystemClock,
+};
+use mynakit_sandbox::card_state;
+use mynakit_sandbox::reset::{
+    CameraSubject, InProcessLink, ResetAuthority, SandboxCamera, SandboxClock,
+};
+use mynakit_sandbox::{Holder, LinkSwitches, Sandbox};
 use serde::Serialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::CmdResult;
+use crate::card_cmd::{PIN_ENV, SIGNING_PASSWORD_ENV};
 use crate::failure::{Failure, exit};
+use crate::home::Home;
 use crate::output::Output;
+use crate::secrets::read_secret;
+
+/// How long one request to a served authority may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The name the phone's store keeps the in-process sandbox authority's
+/// reservations and clock offset under (a served one: its URL).
+pub const IN_PROCESS_AUTHORITY: &str = "sandbox:in-process";
+
+/// Camera frames per liveness action (the sandbox camera; a phone takes
+/// what its camera gives).
+const FRAMES_PER_ACTION: usize = 2;
 
 /// The environment variable `reset front` and `reset reserve` read the
 /// card-front text from when no argument gives it.
@@ -141,12 +170,9 @@ pub struct CancelArgs {
 pub fn run(args: ResetArgs, out: &Output) -> CmdResult {
     match args.command {
         ResetCommand::Front(front) => front_cmd(&front, out),
-        ResetCommand::Reserve(_) | ResetCommand::List(_) | ResetCommand::Cancel(_) => {
-            Err(Failure::Unsupported(
-                "reset reserve, list and cancel need the phone's reset client (not in this build yet)"
-                    .into(),
-            ))
-        }
+        ResetCommand::Reserve(reserve) => reserve_cmd(&args.app, &reserve, out),
+        ResetCommand::List(list) => list_cmd(&args.app, &list, out),
+        ResetCommand::Cancel(cancel) => cancel_cmd(&args.app, &cancel, out),
     }
 }
 
@@ -369,4 +395,437 @@ pub fn front_human(reading: &FrontReading, front: Option<&CardFront>) -> String 
         ));
     }
     lines.join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// The phone: store, secure area, authority link, reset client.
+
+/// One phone talking to one authority, its state under the home directory.
+pub struct Phone {
+    /// The home directory.
+    pub home: Home,
+    /// The reset client.
+    pub client: ResetClient,
+}
+
+impl Phone {
+    /// Opens the phone under `app.home`, talking to `app.authority` (or the
+    /// in-process sandbox authority on `<home>/sandbox-authority.db`).
+    pub fn open(app: &AppArgs) -> Result<Self, Failure> {
+        let home = Home::open(app.home.as_deref())?;
+        let store = Store::open(home.phone_db())
+            .map_err(|e| Failure::Other(format!("{}: {e}", home.phone_db().display())))?;
+        let secure_area: Arc<dyn SecureArea> = Arc::new(
+            SoftwareSecureArea::open(home.software_keys())
+                .map_err(|e| Failure::Other(e.to_string()))?,
+        );
+        let (link, name): (Arc<dyn AuthorityLink>, String) = match &app.authority {
+            Some(url) => (
+                Arc::new(
+                    mynakit_http::HttpAuthorityLink::new(url, TIMEOUT)
+                        .map_err(|e| Failure::Input(e.to_string()))?,
+                ),
+                url.trim_end_matches('/').to_owned(),
+            ),
+            None => {
+                let path = home.sandbox_authority();
+                let authority = ResetAuthority::open(&path, Arc::new(SandboxClock::new()))
+                    .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+                (
+                    Arc::new(InProcessLink::new(Arc::new(authority))),
+                    IN_PROCESS_AUTHORITY.to_owned(),
+                )
+            }
+        };
+        let client = ResetClient::new(
+            link,
+            Arc::new(store),
+            secure_area,
+            Arc::new(SystemClock),
+            &name,
+        )
+        .map_err(|e| reset_failure(&e))?;
+        Ok(Self { home, client })
+    }
+}
+
+impl From<KindArg> for ResetKind {
+    fn from(kind: KindArg) -> Self {
+        match kind {
+            KindArg::SigningPassword => Self::SigningPassword,
+            KindArg::AuthPin => Self::AuthPin,
+        }
+    }
+}
+
+impl From<FaceArg> for CameraSubject {
+    fn from(face: FaceArg) -> Self {
+        match face {
+            FaceArg::Holder => Self::Holder,
+            FaceArg::Another => Self::AnotherHolder,
+            FaceArg::Masked => Self::Masked,
+            FaceArg::Sunglasses => Self::Sunglasses,
+        }
+    }
+}
+
+/// The text printed on the front of the sandbox card, as an OCR would read
+/// it: the birth date with its era (or `不詳`, R7), the expiry, the
+/// security code.
+pub fn sandbox_front_text(holder: &Holder) -> String {
+    let birth = holder
+        .birth_date
+        .and_then(|date| JapaneseDate::from_gregorian(date).ok())
+        .map_or_else(|| "生年月日 不詳".to_owned(), |date| format!("{date}生"));
+    format!(
+        "{birth}\n{}まで有効\nセキュリティコード {}",
+        holder.card_expiry.format("%Y年%-m月%-d日"),
+        holder.security_code
+    )
+}
+
+/// The other secret (R4), read and format-checked before anything is sent.
+pub fn other_secret(kind: ResetKind) -> Result<OtherSecret, Failure> {
+    let input = |e: mynakit_core::PinFormatError| Failure::Input(e.to_string());
+    Ok(match kind {
+        ResetKind::SigningPassword => {
+            let pin =
+                read_secret(PIN_ENV, "4-digit PIN (the other secret): ").map_err(Failure::Input)?;
+            OtherSecret::AuthPin(AuthPin::new(&pin).map_err(input)?)
+        }
+        ResetKind::AuthPin => {
+            let password = read_secret(
+                SIGNING_PASSWORD_ENV,
+                "Signing password (the other secret): ",
+            )
+            .map_err(Failure::Input)?;
+            OtherSecret::SigningPassword(SigningPassword::new(&password).map_err(input)?)
+        }
+    })
+}
+
+/// A reservation as printed.
+#[derive(Serialize)]
+struct ReservationJson {
+    id: String,
+    kind: ResetKind,
+    state: ReservationState,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    /// Seconds left to finish at a kiosk (by the authority's clock), while reserved.
+    time_left_seconds: Option<u64>,
+    /// The chains whose kiosks finish this kind (R6).
+    stores: Vec<StoreChain>,
+    /// Of those, the chains where only some stores have a kiosk.
+    partial_chains: Vec<StoreChain>,
+    redeemed_at_chain: Option<StoreChain>,
+}
+
+impl From<&KeptReservation> for ReservationJson {
+    fn from(kept: &KeptReservation) -> Self {
+        let r = &kept.reservation;
+        Self {
+            id: r.id.clone(),
+            kind: r.kind,
+            state: kept.state_now,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            time_left_seconds: kept.time_left.map(|d| d.as_secs()),
+            stores: r.stores.clone(),
+            partial_chains: kept.partial_chains.clone(),
+            redeemed_at_chain: r.redeemed_at_chain,
+        }
+    }
+}
+
+fn snake<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn kind_name(kind: ResetKind) -> &'static str {
+    match kind {
+        ResetKind::SigningPassword => "signing password",
+        ResetKind::AuthPin => "4-digit PIN",
+    }
+}
+
+fn time_left_text(left: Option<Duration>) -> String {
+    match left {
+        Some(left) => {
+            let minutes = left.as_secs() / 60;
+            format!("{} h {:02} min left", minutes / 60, minutes % 60)
+        }
+        None => "no time left".to_owned(),
+    }
+}
+
+/// One reservation for people.
+pub fn reservation_lines(kept: &KeptReservation) -> Vec<String> {
+    let r = &kept.reservation;
+    let stores: Vec<String> = r
+        .stores
+        .iter()
+        .map(|chain| {
+            let name = snake(chain);
+            if kept.partial_chains.contains(chain) {
+                format!("{name} (some stores)")
+            } else {
+                name
+            }
+        })
+        .collect();
+    let mut lines = vec![
+        format!("reservation {}", r.id),
+        format!(
+            "  {} reset, {}{}",
+            kind_name(r.kind),
+            snake(&kept.state_now),
+            if kept.state_now == ReservationState::Reserved {
+                format!(" — {}", time_left_text(kept.time_left))
+            } else {
+                String::new()
+            }
+        ),
+        format!(
+            "  made {}, finish at a kiosk by {} (R5: 24 h, the authority's clock)",
+            r.created_at, r.expires_at
+        ),
+        format!("  kiosks (R6): {}", stores.join(", ")),
+    ];
+    if let Some(chain) = r.redeemed_at_chain {
+        lines.push(format!("  redeemed at {}", snake(&chain)));
+    }
+    lines
+}
+
+/// The CLI failure for a reset error.
+pub fn reset_failure(error: &ResetError) -> Failure {
+    let coded = |code: u8, kind: &'static str, details: Value| Failure::Coded {
+        code,
+        kind,
+        message: error.to_string(),
+        details: match details {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        },
+    };
+    match error {
+        ResetError::Card(e) => Failure::Card(e.clone()),
+        ResetError::Authority(e) => crate::kiosk_cmd::authority_failure(e),
+        ResetError::Refused {
+            error: Refusal::AlreadyReserved,
+            id,
+            ..
+        } => Failure::Coded {
+            code: exit::ALREADY_RESERVED,
+            kind: "already_reserved",
+            message: format!(
+                "a reservation of this kind is live already{} (one per card and kind): finish it at a kiosk, or cancel it",
+                id.as_deref()
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default()
+            ),
+            details: json!({ "id": id }).as_object().cloned().unwrap_or_default(),
+        },
+        ResetError::Refused {
+            error: Refusal::BirthDateUnknown,
+            ..
+        }
+        | ResetError::BirthDateUnknown => coded(
+            exit::BIRTH_DATE_UNKNOWN,
+            "birth_date_unknown",
+            json!({ "rule": "R7" }),
+        ),
+        ResetError::Refused {
+            error: Refusal::LockedOut,
+            ..
+        } => coded(exit::LOCKED_OUT, "locked_out", json!({ "rule": "R11" })),
+        ResetError::Refused { error, status, .. } => Failure::AuthorityRefused {
+            refusal: refusal_name(error),
+            message: format!("{error} (status {status})", error = refusal_name(error)),
+        },
+        ResetError::LockedOut { until, retry_after } => coded(
+            exit::LOCKED_OUT,
+            "locked_out",
+            json!({
+                "rule": "R11",
+                "until": until,
+                "retry_after": retry_after.map(|d| d.as_secs()),
+            }),
+        ),
+        ResetError::FaceCheckFailed { attempts_left } => coded(
+            exit::FACE_CHECK_FAILED,
+            "face_check_failed",
+            json!({ "rule": "R2", "attempts_left": attempts_left }),
+        ),
+        ResetError::NotPhysicalCard { .. } => coded(
+            exit::NOT_SUPPORTED,
+            "not_a_physical_card",
+            json!({ "rule": "R10" }),
+        ),
+        ResetError::WrongSecretForKind => Failure::Input(error.to_string()),
+        _ => Failure::Other(error.to_string()),
+    }
+}
+
+/// The authority's snake_case name of a refusal (`chain_refused`, …).
+fn refusal_name(refusal: &Refusal) -> String {
+    let debug = format!("{refusal:?}");
+    let mut name = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        } else {
+            name.push(c);
+        }
+    }
+    name
+}
+
+// ---------------------------------------------------------------------------
+// The commands.
+
+/// What `reset reserve` prints.
+#[derive(Serialize)]
+struct Reserved {
+    #[serde(flatten)]
+    reservation: ReservationJson,
+    /// Card round trips of the one tap.
+    tap_round_trips: usize,
+    /// Whether a face check ran and passed (R2); `null` for a PIN reset (R3).
+    face_check_passed: Option<bool>,
+    /// Characters of the card front this reader corrected (R8).
+    front_corrections: usize,
+}
+
+fn reserve_cmd(app: &AppArgs, args: &ReserveArgs, out: &Output) -> CmdResult {
+    let kind = ResetKind::from(args.kind);
+    // The other secret first: nothing is sent before it is well formed.
+    let other = other_secret(kind)?;
+    let phone = Phone::open(app)?;
+    let card_path = phone.home.sandbox_card();
+    let card = card_state::load_or_create(&card_path).map_err(|e| Failure::Other(e.to_string()))?;
+    let sandbox = Sandbox::from_card(card);
+
+    let text = match front_text(args.front_text.as_deref())? {
+        Some(text) => text,
+        None => Zeroizing::new(sandbox_front_text(sandbox.card().holder())),
+    };
+    let reading = FrontReading::read(&text);
+    let front = reading
+        .card_front()
+        .map_err(|e| front_failure(&e, Some(front_json(&reading, None))))?;
+    let last_try = if args.allow_last_try {
+        LastTry::Allow
+    } else {
+        LastTry::Refuse
+    };
+
+    let client = &phone.client;
+    let mut tap_round_trips = 0;
+    let outcome = pollster::block_on(async {
+        let mut flow = client.begin(kind).await?;
+        let mut channel = CardChannel::new(sandbox.transport(LinkSwitches::default()));
+        let tapped = client
+            .tap(
+                &mut flow,
+                &mut channel,
+                front.check_code(),
+                &other,
+                last_try,
+            )
+            .await;
+        tap_round_trips = channel.transcript().stats().round_trips;
+        tapped?;
+        let mut passed = None;
+        if kind.needs_face_check() {
+            let prompt = client.open_face_check(&mut flow).await?;
+            let photo = match flow.chip_photo() {
+                Some(Ok(photo)) => photo,
+                Some(Err(e)) => {
+                    return Err(ResetError::BadAnswer {
+                        what: format!("the chip photo does not decode: {e}"),
+                    });
+                }
+                None => {
+                    return Err(ResetError::OutOfOrder {
+                        step: "the face check",
+                        needs: "the tap",
+                    });
+                }
+            };
+            let seed = Utc::now().timestamp_subsec_nanos().into();
+            let frames = SandboxCamera::new(args.sandbox_face.into(), seed).capture(
+                &photo,
+                &prompt.actions,
+                FRAMES_PER_ACTION,
+                client.now(),
+            );
+            let result = client.submit_capture(&mut flow, frames).await?;
+            if !result.passed {
+                return Err(ResetError::FaceCheckFailed {
+                    attempts_left: result.attempts_left,
+                });
+            }
+            passed = Some(true);
+        }
+        let kept = client.reserve(&mut flow).await?;
+        Ok((kept, passed))
+    });
+    // Whatever happened, the card keeps what the tap did (a spent try).
+    card_state::save(&sandbox.card(), &card_path).map_err(|e| Failure::Other(e.to_string()))?;
+    let (kept, passed) = outcome.map_err(|e| reset_failure(&e))?;
+    let reserved = Reserved {
+        reservation: ReservationJson::from(&kept),
+        tap_round_trips,
+        face_check_passed: passed,
+        front_corrections: front.corrections().len(),
+    };
+    out.result(&reserved, || {
+        let mut lines = vec![format!(
+            "one tap: {tap_round_trips} card round trips{}",
+            match passed {
+                Some(true) => "; face check passed (R2)",
+                _ => "; no face check for the 4-digit PIN (R3)",
+            }
+        )];
+        lines.extend(reservation_lines(&kept));
+        lines.join("\n")
+    });
+    Ok(())
+}
+
+fn list_cmd(app: &AppArgs, args: &ListArgs, out: &Output) -> CmdResult {
+    let phone = Phone::open(app)?;
+    let kept = if args.refresh {
+        pollster::block_on(phone.client.refresh())
+    } else {
+        phone.client.reservations()
+    }
+    .map_err(|e| reset_failure(&e))?;
+    let list: Vec<ReservationJson> = kept.iter().map(ReservationJson::from).collect();
+    out.result(&list, || {
+        if kept.is_empty() {
+            return "no reservations kept on this phone".to_owned();
+        }
+        kept.iter()
+            .flat_map(reservation_lines)
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+fn cancel_cmd(app: &AppArgs, args: &CancelArgs, out: &Output) -> CmdResult {
+    let phone = Phone::open(app)?;
+    let kept = pollster::block_on(phone.client.cancel(&args.id)).map_err(|e| reset_failure(&e))?;
+    let value = ReservationJson::from(&kept);
+    out.result(&value, || reservation_lines(&kept).join("\n"));
+    Ok(())
 }
