@@ -1,7 +1,37 @@
 //! `mynakit reset …` (issue 8): the real binary with a temporary `--home`,
 //! so successive commands behave like one phone.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A temporary home, removed when dropped.
+struct TempHome(PathBuf);
+
+impl TempHome {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "mynakit-reset-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 fn mynakit(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mynakit"));
@@ -174,4 +204,343 @@ fn a_blank_or_unknown_birth_date_stops_with_r7() {
     );
     assert_eq!(out.status.code(), Some(8));
     assert_eq!(json(&out)["error"]["kind"], "security_code_not_found");
+}
+
+/// The served sandbox authority; killed (by its own id) when dropped.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Served {
+    fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mynakit"))
+            .args(["sandbox", "serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned();
+        Self { child, base }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `mynakit --json reset ARGS --home HOME [--authority URL]`.
+fn reset(home: &TempHome, authority: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec!["--json", "reset"];
+    all.extend_from_slice(args);
+    all.extend(["--home", home.path().to_str().unwrap()]);
+    if let Some(url) = authority {
+        all.extend(["--authority", url]);
+    }
+    mynakit(&all, env)
+}
+
+const PIN: (&str, &str) = ("MYNAKIT_PIN", "1234");
+const SIGNING_PASSWORD: (&str, &str) = ("MYNAKIT_SIGNING_PASSWORD", "SANDBOX1");
+const ALL_CHAINS: [&str; 9] = [
+    "seven_eleven",
+    "aeon_retail",
+    "aeon_hokkaido",
+    "aeon_tohoku",
+    "fuji",
+    "lawson",
+    "family_mart",
+    "ministop",
+    "daiei",
+];
+const PIN_CHAINS: [&str; 5] = [
+    "seven_eleven",
+    "aeon_retail",
+    "aeon_hokkaido",
+    "aeon_tohoku",
+    "fuji",
+];
+
+fn ok(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json(output)
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Reserves the signing password, checks what is printed, and returns it.
+fn reserve_signing_password(home: &TempHome, authority: Option<&str>) -> serde_json::Value {
+    let v = ok(&reset(
+        home,
+        authority,
+        &["reserve", "--kind", "signing-password"],
+        &[PIN],
+    ));
+    assert_eq!(v["kind"], "signing_password");
+    assert_eq!(v["state"], "reserved");
+    assert_eq!(v["face_check_passed"], true, "R2: {v}");
+    assert_eq!(strings(&v["stores"]), ALL_CHAINS, "R6");
+    assert_eq!(
+        strings(&v["partial_chains"]),
+        ["aeon_hokkaido", "aeon_tohoku", "fuji", "daiei"]
+    );
+    let left = v["time_left_seconds"].as_u64().unwrap();
+    assert!((24 * 3600 - 120..=24 * 3600).contains(&left), "R5: {left}");
+    let created = chrono::DateTime::parse_from_rfc3339(v["created_at"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(v["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(expires - created, chrono::TimeDelta::hours(24), "R5");
+    assert_eq!(v["id"].as_str().unwrap().len(), 32);
+    v
+}
+
+#[test]
+fn reserve_then_list_offline_then_cancel() {
+    let home = TempHome::new("reserve");
+    let reserved = reserve_signing_password(&home, None);
+    let id = reserved["id"].as_str().unwrap().to_owned();
+    // The phone's state is under --home, as a phone keeps it.
+    for file in [
+        "phone.db",
+        "software-keys",
+        "sandbox-card.json",
+        "sandbox-authority.db",
+    ] {
+        assert!(home.path().join(file).exists(), "{file}");
+    }
+
+    // The list comes from the phone's store.
+    let list = ok(&reset(&home, None, &["list"], &[]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["state"], "reserved");
+    assert_eq!(strings(&list[0]["stores"]), ALL_CHAINS);
+    assert!(
+        list[0]["time_left_seconds"].as_u64().unwrap()
+            <= reserved["time_left_seconds"].as_u64().unwrap()
+    );
+    let human = mynakit(
+        &["reset", "list", "--home", home.path().to_str().unwrap()],
+        &[],
+    );
+    let shown = text(&human);
+    assert!(shown.contains(&id) && shown.contains("min left"), "{shown}");
+    assert!(
+        shown.contains("lawson") && shown.contains("fuji (some stores)"),
+        "{shown}"
+    );
+
+    // One live reservation per card and kind: the typed outcome names it.
+    let again = reset(
+        &home,
+        None,
+        &["reserve", "--kind", "signing-password"],
+        &[PIN],
+    );
+    assert_eq!(again.status.code(), Some(17));
+    let error = json(&again);
+    assert_eq!(error["error"]["kind"], "already_reserved");
+    assert_eq!(error["error"]["id"], id.as_str());
+
+    // Cancelling changes its state, here and in the list.
+    let cancelled = ok(&reset(&home, None, &["cancel", &id], &[]));
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(cancelled["time_left_seconds"], serde_json::Value::Null);
+    let list = ok(&reset(&home, None, &["list"], &[]));
+    assert_eq!(list[0]["state"], "cancelled");
+    let twice = reset(&home, None, &["cancel", &id], &[]);
+    assert_eq!(twice.status.code(), Some(13));
+    assert_eq!(json(&twice)["error"]["refusal"], "reservation_cancelled");
+
+    // A new reservation of the same kind is possible again.
+    let renewed = reserve_signing_password(&home, None);
+    assert_ne!(renewed["id"], id.as_str());
+    let list = ok(&reset(&home, None, &["list"], &[]));
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_pin_reservation_needs_the_signing_password_and_no_face_check() {
+    let home = TempHome::new("pin");
+    let v = ok(&reset(
+        &home,
+        None,
+        &["reserve", "--kind", "auth-pin"],
+        &[SIGNING_PASSWORD],
+    ));
+    assert_eq!(v["kind"], "auth_pin");
+    assert_eq!(v["face_check_passed"], serde_json::Value::Null, "R3");
+    assert_eq!(strings(&v["stores"]), PIN_CHAINS, "R6: not at Lawson");
+    // Without the other secret nothing is sent (R4), and the usage error says so.
+    let out = reset(&home, None, &["reserve", "--kind", "auth-pin"], &[]);
+    assert_eq!(out.status.code(), Some(8));
+    // The wrong secret for the kind is refused before the card is touched.
+    let out = reset(
+        &home,
+        None,
+        &["reserve", "--kind", "auth-pin"],
+        &[("MYNAKIT_SIGNING_PASSWORD", "12")],
+    );
+    assert_eq!(out.status.code(), Some(8));
+}
+
+#[test]
+fn the_card_front_decides_before_and_at_the_tap() {
+    let home = TempHome::new("front");
+    // R7 from the front: stops before anything is sent.
+    let out = reset(
+        &home,
+        None,
+        &[
+            "reserve",
+            "--kind",
+            "signing-password",
+            "--front-text",
+            "生年月日 不詳\n2035年6月15日まで有効\nセキュリティコード 4821",
+        ],
+        &[PIN],
+    );
+    assert_eq!(out.status.code(), Some(14));
+    assert_eq!(json(&out)["error"]["rule"], "R7");
+    // A misread front fixed by the reader works (R8).
+    let out = ok(&reset(
+        &home,
+        None,
+        &[
+            "reserve",
+            "--kind",
+            "auth-pin",
+            "--front-text",
+            "昭和6O年6月15日生\n2O35年6月15日まで有効\nセキュリティコード 48Z1",
+        ],
+        &[SIGNING_PASSWORD],
+    ));
+    assert_eq!(out["front_corrections"], 3);
+    // A front read wrongly: the card refuses 照合番号B (never retried), exit 11.
+    let out = reset(
+        &home,
+        None,
+        &[
+            "reserve",
+            "--kind",
+            "signing-password",
+            "--front-text",
+            "昭和60年6月15日生\n2035年6月15日まで有効\nセキュリティコード 1111",
+        ],
+        &[PIN],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(json(&out)["error"]["kind"], "wrong_check_code");
+}
+
+#[test]
+fn a_masked_face_fails_the_face_check() {
+    let home = TempHome::new("masked");
+    let out = reset(
+        &home,
+        None,
+        &[
+            "reserve",
+            "--kind",
+            "signing-password",
+            "--sandbox-face",
+            "masked",
+        ],
+        &[PIN],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(15),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let error = json(&out);
+    assert_eq!(error["error"]["kind"], "face_check_failed");
+    assert_eq!(error["error"]["rule"], "R2");
+    assert!(error["error"]["attempts_left"].as_u64().is_some());
+    // Nothing was reserved.
+    let list = ok(&reset(&home, None, &["list"], &[]));
+    assert!(list.as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_served_sandbox_works_the_same_and_the_list_stays_offline() {
+    let home = TempHome::new("served");
+    let mut served = Served::start();
+    let url = served.base.clone();
+    let reserved = reserve_signing_password(&home, Some(&url));
+    let id = reserved["id"].as_str().unwrap().to_owned();
+    let again = reset(
+        &home,
+        Some(&url),
+        &["reserve", "--kind", "signing-password"],
+        &[PIN],
+    );
+    assert_eq!(again.status.code(), Some(17));
+    assert_eq!(json(&again)["error"]["id"], id.as_str());
+    let pin = ok(&reset(
+        &home,
+        Some(&url),
+        &["reserve", "--kind", "auth-pin"],
+        &[SIGNING_PASSWORD],
+    ));
+    assert_eq!(strings(&pin["stores"]), PIN_CHAINS);
+
+    // The authority goes away: the list is read from the phone's store.
+    served.stop();
+    let list = ok(&reset(&home, Some(&url), &["list"], &[]));
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&id.as_str()));
+    for r in list.as_array().unwrap() {
+        assert_eq!(r["state"], "reserved");
+        assert!(r["time_left_seconds"].as_u64().unwrap() > 23 * 3600);
+    }
+    // Anything that needs the authority says it is unavailable (W12), exit 12.
+    let out = reset(&home, Some(&url), &["cancel", &id], &[]);
+    assert_eq!(out.status.code(), Some(12));
+    assert_eq!(json(&out)["error"]["kind"], "authority_unavailable");
+    let out = reset(&home, Some(&url), &["list", "--refresh"], &[]);
+    assert_eq!(out.status.code(), Some(12));
+    // The in-process authority of the same home is another authority.
+    let other = ok(&reset(&home, None, &["list"], &[]));
+    assert!(other.as_array().unwrap().is_empty());
 }
