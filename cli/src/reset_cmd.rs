@@ -538,7 +538,8 @@ impl From<&KeptReservation> for ReservationJson {
     }
 }
 
-fn snake<T: Serialize>(value: &T) -> String {
+/// The serde (snake_case) name of a unit enum value.
+pub fn snake<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

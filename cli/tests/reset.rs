@@ -544,3 +544,45 @@ fn a_served_sandbox_works_the_same_and_the_list_stays_offline() {
     let other = ok(&reset(&home, None, &["list"], &[]));
     assert!(other.as_array().unwrap().is_empty());
 }
+
+#[test]
+fn the_demo_walks_a_reset_to_the_kiosk() {
+    let out = mynakit(&["--json", "demo"], &[]);
+    let steps = ok(&out);
+    let titles: Vec<&str> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    let lines = |needle: &str| -> Vec<String> {
+        let step = steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["title"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no step {needle:?} in {titles:?}"));
+        strings(&step["lines"])
+    };
+    let front = lines("read the card front").join("\n");
+    assert!(front.contains("birth_date at 3: 'O' → '0'"), "{front}");
+    assert!(front.contains("R7"), "{front}");
+    let reserved = lines("face check (R2)").join("\n");
+    assert!(
+        reserved.contains("passed") && reserved.contains("lawson"),
+        "{reserved}"
+    );
+    let kiosk = lines("Kiosk at Seven-Eleven").join("\n");
+    assert!(kiosk.contains("redeemed at seven_eleven"), "{kiosk}");
+    assert!(kiosk.contains("new signing password: verified"), "{kiosk}");
+    assert!(kiosk.contains("old one: wrong"), "{kiosk}");
+    let lawson = lines("refused at Lawson").join("\n");
+    assert!(
+        lawson.contains("refused") && lawson.contains("R6"),
+        "{lawson}"
+    );
+    assert!(
+        !lawson.contains("lawson,") && !lawson.contains("lawson\n"),
+        "{lawson}"
+    );
+}
