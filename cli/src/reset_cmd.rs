@@ -176,9 +176,12 @@ pub fn run(args: ResetArgs, out: &Output) -> CmdResult {
     }
 }
 
-/// The card-front text: the argument, else the environment, else all of
-/// standard input (not a terminal).
-pub fn front_text(argument: Option<&str>) -> Result<Option<Zeroizing<String>>, Failure> {
+/// The card-front text: the argument, else the environment, else (when
+/// `from_stdin`) all of standard input (not a terminal).
+pub fn front_text(
+    argument: Option<&str>,
+    from_stdin: bool,
+) -> Result<Option<Zeroizing<String>>, Failure> {
     if let Some(text) = argument {
         return Ok(Some(Zeroizing::new(text.to_owned())));
     }
@@ -186,7 +189,7 @@ pub fn front_text(argument: Option<&str>) -> Result<Option<Zeroizing<String>>, F
         return Ok(Some(Zeroizing::new(text)));
     }
     let stdin = std::io::stdin();
-    if stdin.is_terminal() {
+    if !from_stdin || stdin.is_terminal() {
         return Ok(None);
     }
     let mut text = Zeroizing::new(String::new());
@@ -199,7 +202,7 @@ pub fn front_text(argument: Option<&str>) -> Result<Option<Zeroizing<String>>, F
 }
 
 fn front_cmd(args: &FrontArgs, out: &Output) -> CmdResult {
-    let text = front_text(args.text.as_deref())?.ok_or_else(|| {
+    let text = front_text(args.text.as_deref(), true)?.ok_or_else(|| {
         Failure::Input(format!(
             "no card-front text: give --text, set {FRONT_ENV} or pipe it on standard input"
         ))
@@ -714,7 +717,8 @@ fn reserve_cmd(app: &AppArgs, args: &ReserveArgs, out: &Output) -> CmdResult {
     let card = card_state::load_or_create(&card_path).map_err(|e| Failure::Other(e.to_string()))?;
     let sandbox = Sandbox::from_card(card);
 
-    let text = match front_text(args.front_text.as_deref())? {
+    // Standard input is for the other secret, not the front.
+    let text = match front_text(args.front_text.as_deref(), false)? {
         Some(text) => text,
         None => Zeroizing::new(sandbox_front_text(sandbox.card().holder())),
     };

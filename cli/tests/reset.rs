@@ -399,6 +399,29 @@ fn a_pin_reservation_needs_the_signing_password_and_no_face_check() {
     assert_eq!(v["kind"], "auth_pin");
     assert_eq!(v["face_check_passed"], serde_json::Value::Null, "R3");
     assert_eq!(strings(&v["stores"]), PIN_CHAINS, "R6: not at Lawson");
+    // The other secret piped on standard input, as the card commands take it.
+    let piped = TempHome::new("pin-piped");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mynakit"))
+        .args(["--json", "reset", "reserve", "--kind", "auth-pin", "--home"])
+        .arg(piped.path())
+        .env_remove("MYNAKIT_SIGNING_PASSWORD")
+        .env_remove("MYNAKIT_CARD_FRONT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"SANDBOX1\n")
+            .unwrap();
+    }
+    let v = ok(&child.wait_with_output().unwrap());
+    assert_eq!(v["kind"], "auth_pin");
     // Without the other secret nothing is sent (R4), and the usage error says so.
     let out = reset(&home, None, &["reserve", "--kind", "auth-pin"], &[]);
     assert_eq!(out.status.code(), Some(8));
