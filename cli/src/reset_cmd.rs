@@ -651,15 +651,26 @@ pub fn reset_failure(error: &ResetError) -> Failure {
             refusal: refusal_name(error),
             message: format!("{error} (status {status})", error = refusal_name(error)),
         },
-        ResetError::LockedOut { until, retry_after } => coded(
-            exit::LOCKED_OUT,
-            "locked_out",
-            json!({
+        ResetError::LockedOut { until, retry_after } => Failure::Coded {
+            code: exit::LOCKED_OUT,
+            kind: "locked_out",
+            message: format!(
+                "locked out after too many failed attempts (R11){}",
+                match (until, retry_after) {
+                    (Some(until), _) => format!(" until {until}"),
+                    (None, Some(wait)) => format!(" for {} s", wait.as_secs()),
+                    (None, None) => String::new(),
+                }
+            ),
+            details: json!({
                 "rule": "R11",
                 "until": until,
                 "retry_after": retry_after.map(|d| d.as_secs()),
-            }),
-        ),
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        },
         ResetError::FaceCheckFailed { attempts_left } => coded(
             exit::FACE_CHECK_FAILED,
             "face_check_failed",

@@ -490,7 +490,7 @@ fn the_card_front_decides_before_and_at_the_tap() {
 }
 
 #[test]
-fn a_masked_face_fails_the_face_check() {
+fn a_masked_face_fails_the_face_check_until_the_lock_out() {
     let home = TempHome::new("masked");
     let out = reset(
         &home,
@@ -517,6 +517,48 @@ fn a_masked_face_fails_the_face_check() {
     // Nothing was reserved.
     let list = ok(&reset(&home, None, &["list"], &[]));
     assert!(list.as_array().unwrap().is_empty());
+    // Failures count against a lock-out (R11: the reference authority's
+    // policy, 5 failures within 3 minutes): then even the holder waits.
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let out = reset(
+            &home,
+            None,
+            &[
+                "reserve",
+                "--kind",
+                "signing-password",
+                "--sandbox-face",
+                "masked",
+            ],
+            &[PIN],
+        );
+        codes.push(out.status.code());
+        if out.status.code() == Some(16) {
+            break;
+        }
+    }
+    assert_eq!(codes.last(), Some(&Some(16)), "{codes:?}");
+    let out = reset(
+        &home,
+        None,
+        &["reserve", "--kind", "signing-password"],
+        &[PIN],
+    );
+    assert_eq!(out.status.code(), Some(16));
+    let error = json(&out);
+    assert_eq!(error["error"]["kind"], "locked_out");
+    assert_eq!(error["error"]["rule"], "R11");
+    assert!(
+        error["error"]["retry_after"].as_u64().unwrap() > 0,
+        "{error}"
+    );
+    assert!(
+        !error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Some(")
+    );
 }
 
 #[test]
