@@ -668,8 +668,18 @@ impl Text {
             _ => span,
         };
         if let Some(i) = self.find_all("生年月日").next() {
-            // The span may be empty: a blank date (R7), read as such.
-            return Ok(before_expiry(self.date_after(i + 4)));
+            // The date may be on the label's line or the next (OCR line
+            // breaks); the expiry is never it. An empty span is a blank
+            // date (R7), read as such.
+            let mut start = self.skip_spaces(i + 4);
+            if self.at(start) == '\n' {
+                start = self.skip_spaces(start + 1);
+            }
+            let span = before_expiry(self.date_after(start));
+            if overlaps(&span) {
+                return Ok(span.start..span.start);
+            }
+            return Ok(span);
         }
         for i in self.find_all("生") {
             if let Some(span) = self.date_before(i)
@@ -1024,6 +1034,11 @@ mod tests {
             assert_eq!(code_of(&front), code, "{text}");
             assert_eq!(front.birth_date_western(), western, "{text}");
         }
+        // The label on one line, the date on the next.
+        let front =
+            CardFront::parse("生年月日\n平成2年3月4日\n2035年まで有効\nセキュリティコード 1234")
+                .unwrap();
+        assert_eq!(code_of(&front), "02030420351234");
         // An expiry printed with an era gives its Western year.
         let front =
             CardFront::parse("平成2年3月4日生 令和17年3月4日まで有効 セキュリティコード 9876")
@@ -1125,6 +1140,13 @@ mod tests {
             assert_eq!(reading.expiry_year(), Ok(2035), "{text}");
             assert_eq!(reading.security_code(), Ok(()), "{text}");
         }
+        // The label on its own line, the expiry next: blank, not the expiry.
+        let reading = FrontReading::read("生年月日\n2035年3月1日まで有効\nセキュリティコード 1234");
+        assert_eq!(
+            reading.birth_date().err(),
+            Some(FrontError::BirthDateUnknown)
+        );
+        assert_eq!(reading.expiry_year(), Ok(2035));
         // Missing altogether: stops the flow too.
         let reading = FrontReading::read("2035年3月1日まで有効 セキュリティコード 1234");
         assert_eq!(
