@@ -47,7 +47,8 @@ pub enum SandboxCommand {
     /// signing-password reset) or MYNAKIT_SIGNING_PASSWORD (for a PIN
     /// reset), the new one from MYNAKIT_NEW_SIGNING_PASSWORD or
     /// MYNAKIT_NEW_PIN; else from standard input, one per line (other
-    /// first), or a prompt — never from an argument.
+    /// first), or a prompt — never from an argument. The card is the sample
+    /// card of the state file: the global --sandbox-* switches do not apply.
     Kiosk(crate::kiosk_cmd::KioskArgs),
 }
 

@@ -654,3 +654,68 @@ fn without_authority_the_kiosk_uses_the_in_process_authority_kept_under_home() {
     let mut card = home.card();
     assert_eq!(verify(&mut card, jpki::AUTH_PIN, "5678"), 0x9000);
 }
+
+#[test]
+fn the_phone_reserves_with_the_saved_card_and_the_kiosk_redeems_it() {
+    use mynakit_core::reset::{OtherSecret, ResetClient};
+    use mynakit_core::{AuthPin, CardChannel, CheckCodeB, LastTry, SoftwareSecureArea, Store};
+    use mynakit_sandbox::{LinkSwitches, Sandbox};
+
+    let served = serve();
+    let home = Home::new("phone");
+    // The phone (mynakit_core's ResetClient) over loopback HTTP, tapping
+    // the sandbox card as its state file keeps it.
+    let sandbox = Sandbox::from_card(home.card());
+    let client = ResetClient::new(
+        Arc::new(link(&served)),
+        Arc::new(Store::open_in_memory().unwrap()),
+        Arc::new(SoftwareSecureArea::in_memory()),
+        Arc::new(SystemClock),
+        &served.base,
+    )
+    .unwrap();
+    let mut flow = pollster::block_on(client.begin(ResetKind::SigningPassword)).unwrap();
+    let front =
+        CheckCodeB::from_card_front("昭和60年6月15日", "2035年6月15日まで有効", "4821").unwrap();
+    pollster::block_on(client.tap(
+        &mut flow,
+        &mut CardChannel::new(sandbox.transport(LinkSwitches::default())),
+        &front,
+        &OtherSecret::AuthPin(AuthPin::new("1234").unwrap()),
+        LastTry::Refuse,
+    ))
+    .unwrap();
+    let prompt = pollster::block_on(client.open_face_check(&mut flow)).unwrap();
+    let photo = flow.chip_photo().unwrap().unwrap();
+    let frames = SandboxCamera::new(CameraSubject::Holder, 3).capture(
+        &photo,
+        &prompt.actions,
+        2,
+        client.now(),
+    );
+    assert!(
+        pollster::block_on(client.submit_capture(&mut flow, frames))
+            .unwrap()
+            .passed
+    );
+    let kept = pollster::block_on(client.reserve(&mut flow)).unwrap();
+    card_state::save(&sandbox.card(), &card_state::path_in(&home.0)).unwrap();
+
+    let run = kiosk(
+        &home.0,
+        Some(&served.base),
+        "daiei",
+        "signing-password",
+        &[
+            ("MYNAKIT_PIN", "1234"),
+            ("MYNAKIT_NEW_SIGNING_PASSWORD", "KIOSK2026"),
+        ],
+        None,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.json);
+    assert_eq!(run.json["reservation"]["id"], kept.reservation.id.as_str());
+    let refreshed = pollster::block_on(client.refresh()).unwrap();
+    assert_eq!(refreshed[0].reservation.state, ReservationState::Redeemed);
+    let mut card = home.card();
+    assert_eq!(verify(&mut card, jpki::SIGNING_PIN, "KIOSK2026"), 0x9000);
+}

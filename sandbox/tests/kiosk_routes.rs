@@ -17,9 +17,9 @@ use mynakit_sandbox::reset::kiosk::REDEMPTION_PATH;
 use mynakit_sandbox::reset::token::{es256_sign, generate_p256, sec1};
 use mynakit_sandbox::reset::wire::to_hex;
 use mynakit_sandbox::reset::{
-    InProcessLink, Kiosk, KioskError, Reservation, ReservationState, ResetAuthority, ResetKind,
-    SandboxClock, StoreChain, handle, handle_sandbox, reservation_card_message,
-    reservation_message,
+    InProcessLink, Kiosk, KioskError, Reservation, ReservationState, ResetAuthority, ResetError,
+    ResetKind, SandboxClock, StoreChain, cancel_message, handle, handle_sandbox,
+    reservation_card_message, reservation_message,
 };
 use p256::ecdsa::SigningKey;
 use rsa::Pkcs1v15Sign;
@@ -486,4 +486,33 @@ fn the_sandbox_controls_open_a_window_that_moving_the_clock_ends() {
     );
     assert_eq!(plain.status, 404);
     assert_eq!(error_kind(&plain), "no_such_route");
+}
+
+#[test]
+fn a_cancelled_reservation_is_refused_at_the_kiosk() {
+    let mut world = World::new();
+    let reservation = world.reserve_pin();
+    world
+        .authority
+        .cancel(
+            &key(),
+            &reservation.id,
+            &es256_sign(&world.device, &cancel_message(&reservation.id)),
+        )
+        .unwrap();
+    let outcome = pollster::block_on(world.kiosk(StoreChain::SevenEleven).redeem(
+        &mut world.card,
+        ResetKind::AuthPin,
+        "SANDBOX1",
+        "5678",
+        &key(),
+    ));
+    assert_eq!(
+        outcome,
+        Err(KioskError::Authority(ResetError::ReservationCancelled))
+    );
+    assert_eq!(
+        world.card.tries_left(Application::Jpki, jpki::SIGNING_PIN),
+        Some(5)
+    );
 }

@@ -213,10 +213,7 @@ impl BlockingKiosk {
 }
 
 fn kiosk(world: &World, chain: StoreChain) -> BlockingKiosk {
-    BlockingKiosk(Kiosk::new(
-        Arc::new(InProcessLink::new(world.authority.clone())),
-        chain,
-    ))
+    BlockingKiosk(Kiosk::in_process(world.authority.clone(), chain))
 }
 
 #[test]

@@ -98,6 +98,12 @@ impl Kiosk {
         }
     }
 
+    /// A kiosk of `chain` talking to `authority` in process, through the
+    /// same routes a served sandbox answers ([`super::InProcessLink`]).
+    pub fn in_process(authority: Arc<super::ResetAuthority>, chain: StoreChain) -> Self {
+        Self::new(Arc::new(super::InProcessLink::new(authority)), chain)
+    }
+
     /// The kiosk's clock, which only measures a `Retry-After` date sent
     /// without a `Date` (the authority's clock decides every expiry, R5).
     #[must_use]
