@@ -396,7 +396,9 @@ impl ResetClient {
             })
         })?;
         let opened: SessionOpened = self
-            .post_in(flow, &operation, "/v1/face-check/sessions", body)
+            .post_in(flow, &operation, "/v1/face-check/sessions", body, |_, _| {
+                Ok(())
+            })
             .await?;
         flow.sessions_opened += 1;
         flow.captures_sent = 0;
@@ -445,7 +447,9 @@ impl ResetClient {
             }
         };
         let path = format!("/v1/face-check/sessions/{session_id}/captures");
-        let outcome: CaptureOutcome = self.post_in(flow, &operation, &path, body).await?;
+        let outcome: CaptureOutcome = self
+            .post_in(flow, &operation, &path, body, |_, _| Ok(()))
+            .await?;
         flow.captures_sent += 1;
         match (&outcome.token, outcome.passed) {
             (Some(token), true) => flow.token = Some(token.clone()),
@@ -503,15 +507,16 @@ impl ResetClient {
                 })?
             }
         };
+        // Kept in the transaction that forgets the operation's key: a kill
+        // between the two would leave the phone knowing neither the
+        // reservation nor that a request may have made one.
         let result: Result<Reservation, ResetError> = self
-            .post_in(flow, &operation, "/v1/reservations", body)
+            .post_in(flow, &operation, "/v1/reservations", body, |tx, r| {
+                self.keep(tx, r)
+            })
             .await;
         match result {
-            Ok(reservation) => {
-                let now = self.now();
-                self.store.transaction(|tx| self.keep(tx, &reservation))?;
-                Ok(KeptReservation::at(reservation, now))
-            }
+            Ok(reservation) => Ok(KeptReservation::at(reservation, self.now())),
             Err(ResetError::Refused {
                 error: Refusal::AlreadyReserved,
                 status,
@@ -637,17 +642,16 @@ impl ResetClient {
     }
 
     /// A `POST` inside a flow: on a retryable failure the body is kept in
-    /// the flow, to go again with the same key.
+    /// the flow, to go again with the same key. `keep` as for [`Self::post`].
     async fn post_in<T: DeserializeOwned>(
         &self,
         flow: &mut ResetFlow,
         operation: &str,
         path: &str,
         body: Vec<u8>,
+        keep: impl FnOnce(&StoreTx<'_>, &T) -> Result<(), StoreError>,
     ) -> Result<T, ResetError> {
-        let result = self
-            .post(operation, path, body.clone(), |_, _| Ok(()))
-            .await;
+        let result = self.post(operation, path, body.clone(), keep).await;
         if matches!(&result, Err(e) if e.is_retryable()) {
             flow.pending = Some(Pending {
                 operation: operation.to_owned(),
