@@ -607,8 +607,8 @@ impl ResetClient {
             })
             .await
             .inspect_err(|e| {
-                if !e.is_retryable() {
-                    // A final refusal: the kept body is of no further use.
+                if !unanswered(e) {
+                    // A final answer: the kept body is of no further use.
                     let _ = self.store.transaction(|tx| tx.remove_setting(&setting));
                 }
             })?;
@@ -652,7 +652,7 @@ impl ResetClient {
         keep: impl FnOnce(&StoreTx<'_>, &T) -> Result<(), StoreError>,
     ) -> Result<T, ResetError> {
         let result = self.post(operation, path, body.clone(), keep).await;
-        if matches!(&result, Err(e) if e.is_retryable()) {
+        if matches!(&result, Err(e) if unanswered(e)) {
             flow.pending = Some(Pending {
                 operation: operation.to_owned(),
                 body,
@@ -663,7 +663,8 @@ impl ResetClient {
 
     /// A state-changing request: its idempotency key is committed before
     /// it is sent and forgotten, with `keep`'s writes, once a final answer
-    /// (an outcome or a refusal) arrives. A retryable failure keeps the key.
+    /// (an outcome, a refusal or a lock-out) arrives. A request left
+    /// [`unanswered`] keeps the key.
     async fn post<T: DeserializeOwned>(
         &self,
         operation: &str,
@@ -681,7 +682,7 @@ impl ResetClient {
                 tx.finish_operation(operation)?;
                 Ok::<_, StoreError>(())
             })?,
-            Err(e) if !e.is_retryable() => {
+            Err(e) if !unanswered(e) => {
                 self.store
                     .transaction(|tx| tx.finish_operation(operation))?;
             }
@@ -757,6 +758,17 @@ impl ResetClient {
         }
         Ok(())
     }
+}
+
+/// Whether `error` left a request without the authority's final answer (not
+/// reached, no answer, 429 or 503 from the way there): the same request then
+/// goes again under the same idempotency key. Anything else, a lock-out
+/// included, is the answer the authority keeps under that key and would
+/// give again (`docs/reset-protocol.md`, "Conventions"), so a later attempt
+/// needs a new key: after an R11 lock-out lifts, a retry under the old key
+/// would only be told "locked out" again.
+fn unanswered(error: &ResetError) -> bool {
+    matches!(error, ResetError::Authority(e) if e.is_retryable())
 }
 
 /// The label a physical card's JPKI token reports (R10).
