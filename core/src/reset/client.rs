@@ -284,9 +284,18 @@ impl ResetClient {
     pub async fn begin(&self, kind: ResetKind) -> Result<ResetFlow, ResetError> {
         let device_key = self.installation_key().await?;
         let operation = format!("reset/challenge/{}", kind.as_str());
-        let challenge: Challenge = self
+        let mut challenge: Challenge = self
             .post(&operation, "/v1/challenges", b"{}".to_vec(), |_, _| Ok(()))
             .await?;
+        if challenge.expires_at <= self.now() {
+            // The key was kept from an attempt whose answer was lost, long
+            // enough ago that the challenge it made has run out: a flow on
+            // it would be refused only at the reservation, after the tap.
+            // The key is spent now, so this asks for a new one.
+            challenge = self
+                .post(&operation, "/v1/challenges", b"{}".to_vec(), |_, _| Ok(()))
+                .await?;
+        }
         Ok(ResetFlow {
             kind,
             challenge,
