@@ -785,6 +785,34 @@ fn the_authority_unavailable_at_every_request_creates_nothing_twice() {
     }
 }
 
+#[test]
+fn a_challenge_kept_from_a_lost_answer_is_not_reused_once_it_has_expired() {
+    // The challenge's answer is lost; the phone keeps the request's key
+    // (the authority did make a challenge) and the user comes back later.
+    let world = World::new();
+    let phone = world.phone();
+    phone.link.fail_at(1, Fault::AnswerLost);
+    assert!(matches!(
+        block_on(phone.client.begin(ResetKind::AuthPin)),
+        Err(ResetError::Authority(AuthorityError::AnswerLost { .. }))
+    ));
+    world.clock.advance(TimeDelta::seconds(601));
+    // Retried under the same key, the authority answers with the challenge
+    // it made then, now past its 600 s: the phone must not start a flow on
+    // it (the user would tap and be refused at the very end).
+    let mut flow = phone.begin(ResetKind::AuthPin);
+    let challenges = phone.link.answers("POST", "/v1/challenges");
+    assert_eq!(challenges.len(), 3, "lost, replayed, fresh");
+    assert_eq!(
+        challenges[0], challenges[1],
+        "the replay names the lost one"
+    );
+    assert_ne!(challenges[2]["challenge_id"], challenges[0]["challenge_id"]);
+    assert!(phone.kept().pending.is_empty());
+    phone.tap(&mut flow);
+    block_on(phone.client.reserve(&mut flow)).unwrap();
+}
+
 // ---------------------------------------------------------------------------
 // 3. Other faults.
 
