@@ -477,7 +477,8 @@ impl ResetClient {
 
     /// Step 5: the reservation (R1), kept in the store with the answer.
     /// If the card already has a live one of this kind, it is fetched and
-    /// kept, and the refusal ([`Refusal::AlreadyReserved`]) names it.
+    /// kept (when the authority can be reached), and the refusal
+    /// ([`Refusal::AlreadyReserved`]) names it.
     pub async fn reserve(&self, flow: &mut ResetFlow) -> Result<KeptReservation, ResetError> {
         let Some(evidence) = &flow.evidence else {
             return Err(ResetError::OutOfOrder {
@@ -531,7 +532,15 @@ impl ResetClient {
                 status,
                 id: Some(id),
             }) => {
-                self.fetch(&id).await?;
+                // Keeping the live reservation is best effort when the
+                // authority cannot be reached now: the refusal, final and
+                // naming it, is still the answer (a retry would only be told
+                // the challenge is spent).
+                if let Err(e) = self.fetch(&id).await
+                    && !unanswered(&e)
+                {
+                    return Err(e);
+                }
                 Err(ResetError::Refused {
                     error: Refusal::AlreadyReserved,
                     status,
