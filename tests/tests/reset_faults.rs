@@ -813,6 +813,46 @@ fn a_challenge_kept_from_a_lost_answer_is_not_reused_once_it_has_expired() {
     block_on(phone.client.reserve(&mut flow)).unwrap();
 }
 
+#[test]
+fn already_reserved_stays_the_answer_when_the_live_reservation_cannot_be_fetched() {
+    // The card has a live PIN reservation, made from another installation
+    // (the app reinstalled, say). The new one is refused with its id and
+    // fetches it to keep; that fetch finds the authority unreachable.
+    let world = World::new();
+    let first = world.phone().reserve(ResetKind::AuthPin);
+    let phone = world.phone();
+    let mut flow = phone.begin(ResetKind::AuthPin);
+    phone.tap(&mut flow);
+    // Request after the reservation's: the fetch.
+    phone.link.fail_at(phone.link.sent() + 2, Fault::Unreached);
+    let result = block_on(phone.client.reserve(&mut flow));
+    // The refusal is the authority's final answer, and its id is what the
+    // user needs; a "retry later" here would only be told the challenge is
+    // spent (the refusal used it up).
+    match result {
+        Err(ResetError::Refused {
+            error: Refusal::AlreadyReserved,
+            status: 409,
+            id: Some(id),
+        }) => assert_eq!(id, first.reservation.id),
+        other => panic!("expected AlreadyReserved, got {other:?}"),
+    }
+    assert_eq!(phone.link.sent(), 3, "challenge, reservation, fetch");
+    assert_eq!(
+        phone.kept(),
+        Kept {
+            reservations: vec![],
+            pending: vec![]
+        }
+    );
+    refused(
+        &phone,
+        block_on(phone.client.reserve(&mut flow)),
+        Refusal::ChallengeUsed,
+        409,
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 3. Other faults.
 
