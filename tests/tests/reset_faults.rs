@@ -6,7 +6,8 @@
 //!   short-only links, before and after the card sees the command.
 //! - The authority unavailable at every request of a whole flow: not
 //!   reached, the answer lost after the request acted, 503 with
-//!   `Retry-After` (W12, P6).
+//!   `Retry-After` (W12, P6); a challenge replayed from a lost answer after
+//!   it expired; `already_reserved` when its reservation cannot be fetched.
 //! - Expired token, session and challenge; an occluded face and actions out
 //!   of order (R2); the lock-out (R11); a malformed answer; a replayed token.
 //! - The process killed at every store write (`reset-crash-child`).
@@ -396,8 +397,10 @@ impl FaultyLink {
     }
 
     async fn swapped(&self, request: AuthorityRequest) -> AuthorityRequest {
-        let swap = self.swap.lock().unwrap().take();
-        let Some(swap) = swap.filter(|_| request.path() == "/v1/reservations") else {
+        if request.path() != "/v1/reservations" {
+            return request;
+        }
+        let Some(swap) = self.swap.lock().unwrap().take() else {
             return request;
         };
         let mut body: ReserveRequest = serde_json::from_slice(request.body()).unwrap();
