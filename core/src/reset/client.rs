@@ -728,7 +728,7 @@ impl ResetClient {
         let retry_after = response.retry_after(self.now());
         match response.status {
             200..=299 => {
-                serde_json::from_slice(&response.body).map_err(|e| ResetError::BadAnswer {
+                serde_json::from_slice(&response.body).map_err(|e| ResetError::AnswerGarbled {
                     what: format!("status {}: {e}", response.status),
                 })
             }
@@ -779,14 +779,19 @@ impl ResetClient {
 }
 
 /// Whether `error` left a request without the authority's final answer (not
-/// reached, no answer, 429 or 503 from the way there): the same request then
+/// reached, no answer, an answer damaged on the way, 429 or 503 from the way
+/// there): the same request then
 /// goes again under the same idempotency key. Anything else, a lock-out
 /// included, is the answer the authority keeps under that key and would
 /// give again (`docs/reset-protocol.md`, "Conventions"), so a later attempt
 /// needs a new key: after an R11 lock-out lifts, a retry under the old key
 /// would only be told "locked out" again.
 fn unanswered(error: &ResetError) -> bool {
-    matches!(error, ResetError::Authority(e) if e.is_retryable())
+    match error {
+        ResetError::Authority(e) => e.is_retryable(),
+        ResetError::AnswerGarbled { .. } => true,
+        _ => false,
+    }
 }
 
 /// The label a physical card's JPKI token reports (R10).
