@@ -83,7 +83,9 @@ struct TapEvidence {
 /// when the same step is retried.
 struct Pending {
     operation: String,
-    body: Vec<u8>,
+    /// Carries the face record and frames for a capture or reservation:
+    /// wiped when dropped.
+    body: Zeroizing<Vec<u8>>,
 }
 
 /// One reservation attempt, from [`ResetClient::begin`] to
@@ -147,7 +149,7 @@ impl ResetFlow {
         build: impl FnOnce() -> Result<Vec<u8>, ResetError>,
     ) -> Result<Vec<u8>, ResetError> {
         match self.pending.take() {
-            Some(p) if p.operation == operation => Ok(p.body),
+            Some(p) if p.operation == operation => Ok(p.body.to_vec()),
             _ => build(),
         }
     }
@@ -441,7 +443,7 @@ impl ResetClient {
         let session_id = session.session_id.clone();
         let operation = format!("reset/capture/{session_id}/{}", flow.captures_sent);
         let body = match flow.pending.take() {
-            Some(p) if p.operation == operation => p.body,
+            Some(p) if p.operation == operation => p.body.to_vec(),
             _ => {
                 let message =
                     capture_message(&session_id, &session.nonce, &evidence.face_record, &frames);
@@ -494,7 +496,7 @@ impl ResetClient {
         }
         let operation = format!("reset/reserve/{}", flow.challenge.challenge_id);
         let body = match flow.pending.take() {
-            Some(p) if p.operation == operation => p.body,
+            Some(p) if p.operation == operation => p.body.to_vec(),
             _ => {
                 let message = reservation_message(
                     &flow.challenge.challenge,
@@ -673,7 +675,7 @@ impl ResetClient {
         if matches!(&result, Err(e) if unanswered(e)) {
             flow.pending = Some(Pending {
                 operation: operation.to_owned(),
-                body,
+                body: Zeroizing::new(body),
             });
         }
         result
