@@ -9,7 +9,7 @@
 //!   `Retry-After` (W12, P6); a challenge replayed from a lost answer after
 //!   it expired; `already_reserved` when its reservation cannot be fetched.
 //! - Expired token, session and challenge; an occluded face and actions out
-//!   of order (R2); the lock-out (R11); a malformed answer; a replayed token.
+//!   of order (R2); the lock-out (R11); a damaged answer; a replayed token.
 //! - The process killed at every store write (`reset-crash-child`).
 //!
 //! Where the face engine is not the subject, the authority uses the
@@ -1141,76 +1141,64 @@ fn a_challenge_older_than_600_s_is_refused_at_the_reservation() {
 }
 
 #[test]
-fn a_malformed_answer_is_typed_keeps_nothing_and_creates_nothing_twice() {
+fn a_damaged_answer_is_typed_and_the_retry_recovers_it_without_doing_anything_twice() {
     let world = World::new();
-    let bad_answer = |result: Result<(), ResetError>, what: &str| match result {
-        Err(ResetError::BadAnswer { .. }) => {}
-        other => panic!("{what}: expected BadAnswer, got {other:?}"),
+    let garbled = |result: Result<(), ResetError>, what: &str| match result {
+        Err(e @ ResetError::AnswerGarbled { .. }) => assert!(e.is_retryable(), "{what}"),
+        other => panic!("{what}: expected AnswerGarbled, got {other:?}"),
     };
-    // The challenge's answer garbled: no flow; the next begin gets another.
+    // The challenge's answer damaged: no flow, the key kept; the retry
+    // gets the same challenge back.
     let phone = world.phone();
     phone.link.fail_at(1, Fault::Garbage);
-    bad_answer(
+    garbled(
         block_on(phone.client.begin(ResetKind::SigningPassword)).map(|_| ()),
         "begin",
     );
-    assert_eq!(
-        phone.kept(),
-        Kept {
-            reservations: vec![],
-            pending: vec![]
-        }
-    );
+    assert_eq!(phone.kept().reservations, vec![]);
+    assert_eq!(phone.kept().pending.len(), 1, "the challenge's key is kept");
     let mut flow = phone.begin(ResetKind::SigningPassword);
+    assert_eq!(phone.link.answers("POST", "/v1/challenges").len(), 2);
+    assert!(phone.kept().pending.is_empty());
     phone.tap(&mut flow);
 
-    // The capture's answer garbled: the token is lost with it and the
-    // session is spent (it passed); a new session passes.
+    // The capture's answer damaged: the session passed at the authority;
+    // the retry (same frames, same key) gets the same pass and its token,
+    // and the face engine judged once.
     let prompt = block_on(phone.client.open_face_check(&mut flow)).unwrap();
     let frames = phone.frames(&flow, &prompt.actions);
     phone.link.fail_at(phone.link.sent() + 1, Fault::Garbage);
-    bad_answer(
+    garbled(
         block_on(phone.client.submit_capture(&mut flow, frames.clone())).map(|_| ()),
         "capture",
     );
     assert!(!flow.face_check_passed());
+    assert_eq!(phone.kept().pending.len(), 1);
+    let again = block_on(phone.client.submit_capture(&mut flow, frames)).unwrap();
+    assert!(again.passed);
+    assert!(flow.face_check_passed());
     assert!(phone.kept().pending.is_empty());
-    refused(
-        &phone,
-        block_on(phone.client.submit_capture(&mut flow, frames)),
-        Refusal::SessionClosed,
-        409,
-    );
-    assert!(phone.face_check(&mut flow).passed);
 
-    // The reservation's answer garbled: the authority made it, the phone
-    // keeps nothing of the garbage, and a second request cannot make
-    // another (the challenge is spent). Refresh finds the one made.
+    // The reservation's answer damaged: the authority made it; the retry
+    // returns it and the phone keeps exactly that one.
     phone.link.fail_at(phone.link.sent() + 1, Fault::Garbage);
-    bad_answer(
+    garbled(
         block_on(phone.client.reserve(&mut flow)).map(|_| ()),
         "reserve",
     );
+    assert_eq!(phone.kept().reservations, vec![]);
+    let made = phone.at_authority();
+    assert_eq!(made.len(), 1);
+    let kept = block_on(phone.client.reserve(&mut flow)).unwrap();
+    assert_eq!(kept.reservation.id, made[0].0);
+    assert_eq!(phone.at_authority(), made);
     assert_eq!(
         phone.kept(),
         Kept {
-            reservations: vec![],
+            reservations: made,
             pending: vec![]
         }
     );
-    let made = phone.at_authority();
-    assert_eq!(made.len(), 1);
-    refused(
-        &phone,
-        block_on(phone.client.reserve(&mut flow)),
-        Refusal::ChallengeUsed,
-        409,
-    );
-    assert_eq!(phone.at_authority(), made);
-    let listed = block_on(phone.client.refresh()).unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].reservation.id, made[0].0);
-    assert_eq!(phone.kept().reservations, made);
 }
 
 #[test]

@@ -83,7 +83,9 @@ struct TapEvidence {
 /// when the same step is retried.
 struct Pending {
     operation: String,
-    body: Vec<u8>,
+    /// Carries the face record and frames for a capture or reservation:
+    /// wiped when dropped.
+    body: Zeroizing<Vec<u8>>,
 }
 
 /// One reservation attempt, from [`ResetClient::begin`] to
@@ -147,7 +149,7 @@ impl ResetFlow {
         build: impl FnOnce() -> Result<Vec<u8>, ResetError>,
     ) -> Result<Vec<u8>, ResetError> {
         match self.pending.take() {
-            Some(p) if p.operation == operation => Ok(p.body),
+            Some(p) if p.operation == operation => Ok(p.body.to_vec()),
             _ => build(),
         }
     }
@@ -441,7 +443,7 @@ impl ResetClient {
         let session_id = session.session_id.clone();
         let operation = format!("reset/capture/{session_id}/{}", flow.captures_sent);
         let body = match flow.pending.take() {
-            Some(p) if p.operation == operation => p.body,
+            Some(p) if p.operation == operation => p.body.to_vec(),
             _ => {
                 let message =
                     capture_message(&session_id, &session.nonce, &evidence.face_record, &frames);
@@ -494,7 +496,7 @@ impl ResetClient {
         }
         let operation = format!("reset/reserve/{}", flow.challenge.challenge_id);
         let body = match flow.pending.take() {
-            Some(p) if p.operation == operation => p.body,
+            Some(p) if p.operation == operation => p.body.to_vec(),
             _ => {
                 let message = reservation_message(
                     &flow.challenge.challenge,
@@ -673,7 +675,7 @@ impl ResetClient {
         if matches!(&result, Err(e) if unanswered(e)) {
             flow.pending = Some(Pending {
                 operation: operation.to_owned(),
-                body,
+                body: Zeroizing::new(body),
             });
         }
         result
@@ -728,7 +730,7 @@ impl ResetClient {
         let retry_after = response.retry_after(self.now());
         match response.status {
             200..=299 => {
-                serde_json::from_slice(&response.body).map_err(|e| ResetError::BadAnswer {
+                serde_json::from_slice(&response.body).map_err(|e| ResetError::AnswerGarbled {
                     what: format!("status {}: {e}", response.status),
                 })
             }
@@ -779,14 +781,19 @@ impl ResetClient {
 }
 
 /// Whether `error` left a request without the authority's final answer (not
-/// reached, no answer, 429 or 503 from the way there): the same request then
+/// reached, no answer, an answer damaged on the way, 429 or 503 from the way
+/// there): the same request then
 /// goes again under the same idempotency key. Anything else, a lock-out
 /// included, is the answer the authority keeps under that key and would
 /// give again (`docs/reset-protocol.md`, "Conventions"), so a later attempt
 /// needs a new key: after an R11 lock-out lifts, a retry under the old key
 /// would only be told "locked out" again.
 fn unanswered(error: &ResetError) -> bool {
-    matches!(error, ResetError::Authority(e) if e.is_retryable())
+    match error {
+        ResetError::Authority(e) => e.is_retryable(),
+        ResetError::AnswerGarbled { .. } => true,
+        _ => false,
+    }
 }
 
 /// The label a physical card's JPKI token reports (R10).
