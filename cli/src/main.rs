@@ -67,7 +67,8 @@ enum Command {
     Card(card_cmd::CardCommand),
     /// List the PC/SC readers and their cards (needs `--features pcsc`).
     Readers,
-    /// APDUs, bytes and NFC air time of each JPKI operation, each from a fresh session.
+    /// APDUs, bytes and NFC air time of each JPKI operation, each from a fresh session;
+    /// subcommands measure the reset app (tap round trips, token cost, authority load).
     Bench(bench::BenchArgs),
     /// The sandbox virtual card outside this process: served through vpcd, its transcript.
     #[command(subcommand)]
