@@ -114,6 +114,32 @@ impl StoreChain {
     }
 }
 
+impl fmt::Display for ResetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SigningPassword => "signing password",
+            Self::AuthPin => "4-digit user-authentication PIN",
+        })
+    }
+}
+
+impl fmt::Display for StoreChain {
+    /// The chain's name as the store list writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SevenEleven => "Seven-Eleven",
+            Self::AeonRetail => "AEON Retail",
+            Self::AeonHokkaido => "AEON Hokkaido",
+            Self::AeonTohoku => "AEON Tohoku",
+            Self::Fuji => "Fuji",
+            Self::Lawson => "Lawson",
+            Self::FamilyMart => "FamilyMart",
+            Self::Ministop => "Ministop",
+            Self::Daiei => "Daiei",
+        })
+    }
+}
+
 /// Width of a camera frame the authority accepts, in pixels.
 pub const FRAME_WIDTH: usize = 64;
 /// Height of a camera frame the authority accepts, in pixels.

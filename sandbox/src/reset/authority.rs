@@ -155,7 +155,7 @@ pub enum ResetError {
     #[error("the reservation was cancelled")]
     ReservationCancelled,
     /// This chain's kiosks do not reset this kind (R6).
-    #[error("{chain:?} kiosks do not reset the {kind:?} (R6)")]
+    #[error("{chain} kiosks do not reset the {kind} (R6)")]
     ChainRefused {
         /// The kiosk's chain.
         chain: StoreChain,
