@@ -4,6 +4,8 @@
 //! lives in the core. This crate adds
 //! - the [`CardTransport`] foreign trait the app implements (IsoDep, CoreNFC)
 //!   and its adapter to the core's transport trait;
+//! - the [`AuthorityLink`] foreign trait (OkHttp, URLSession), its records
+//!   and its typed [`LinkError`], and its adapter to the core's link;
 //! - [`CardSession`], which lends the core's channel to one async call at a
 //!   time and survives a cancelled call;
 //! - records and enums for the core's results, and one error enum,
@@ -32,6 +34,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod authority;
 mod error;
 mod progress;
 mod records;
@@ -42,6 +45,10 @@ mod trust;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 
+pub use authority::{
+    AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, HttpHeader, HttpMethod,
+    LinkError, new_idempotency_key, send_to_authority,
+};
 pub use error::{MynaKitError, TransportFailure, UntrustedReason};
 pub use progress::ProgressListener;
 pub use records::{
