@@ -18,6 +18,7 @@ val TEST_CLASSES = listOf(
     TrustTest::class.java,
     EntryPointTest::class.java,
     IsoDepTransportTest::class.java,
+    AuthorityLinkTest::class.java,
 )
 
 /**
