@@ -26,6 +26,13 @@ pub mod exit {
     pub const BAD_CARD_DATA: u8 = 10;
     /// The numbers read from the card front (照合番号B) did not match the card.
     pub const WRONG_CHECK_CODE: u8 = 11;
+    /// The authority could not be reached, did not answer in time, or is
+    /// out of service or limiting requests (503/429, W12, P6): try again
+    /// later (the JSON's `retry_after` says when, if it said).
+    pub const AUTHORITY_UNAVAILABLE: u8 = 12;
+    /// The authority refused: the JSON's `refusal` is its error
+    /// (`reservation_expired` R5, `chain_refused` R6, `already_redeemed`, …).
+    pub const AUTHORITY_REFUSED: u8 = 13;
 }
 
 /// A failed command.
@@ -39,6 +46,21 @@ pub enum Failure {
     Verification(String),
     /// This build or platform cannot do it (PC/SC without the `pcsc` feature).
     Unsupported(String),
+    /// The authority could not be reached, did not answer, or is out of
+    /// service (W12, P6).
+    AuthorityUnavailable {
+        /// What happened.
+        message: String,
+        /// Seconds the authority asked to wait, if it said.
+        retry_after: Option<u64>,
+    },
+    /// The authority refused the request.
+    AuthorityRefused {
+        /// The authority's snake_case error (`reservation_expired`, …).
+        refusal: String,
+        /// What it means.
+        message: String,
+    },
     /// Anything else.
     Other(String),
 }
@@ -78,6 +100,8 @@ impl Failure {
             Self::Input(_) => exit::BAD_INPUT,
             Self::Verification(_) => exit::BAD_CARD_DATA,
             Self::Unsupported(_) => exit::NOT_SUPPORTED,
+            Self::AuthorityUnavailable { .. } => exit::AUTHORITY_UNAVAILABLE,
+            Self::AuthorityRefused { .. } => exit::AUTHORITY_REFUSED,
             Self::Other(_) => exit::OTHER,
         }
     }
@@ -107,6 +131,8 @@ impl Failure {
             Self::Input(_) => "invalid_input",
             Self::Verification(_) => "verification_failed",
             Self::Unsupported(_) => "not_supported",
+            Self::AuthorityUnavailable { .. } => "authority_unavailable",
+            Self::AuthorityRefused { .. } => "authority_refused",
             Self::Other(_) => "error",
         }
     }
@@ -124,6 +150,9 @@ impl Failure {
             Self::Input(m) | Self::Verification(m) | Self::Unsupported(m) | Self::Other(m) => {
                 m.clone()
             }
+            Self::AuthorityUnavailable { message, .. } | Self::AuthorityRefused { message, .. } => {
+                message.clone()
+            }
         }
     }
 
@@ -137,6 +166,10 @@ impl Failure {
             Self::Card(CardError::VerifyOutcomeUnknown { tries_left, .. }) => {
                 error["tries_left"] = json!(tries_left)
             }
+            Self::AuthorityUnavailable { retry_after, .. } => {
+                error["retry_after"] = json!(retry_after)
+            }
+            Self::AuthorityRefused { refusal, .. } => error["refusal"] = json!(refusal),
             _ => {}
         }
         json!({ "error": error })

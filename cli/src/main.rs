@@ -24,6 +24,7 @@ mod bench;
 mod card_cmd;
 mod demo;
 mod failure;
+mod kiosk_cmd;
 mod output;
 #[cfg(feature = "pcsc")]
 mod pcsc_reader;

@@ -35,6 +35,31 @@ pub enum SandboxCommand {
     /// The served sandbox authority's clock.
     #[command(subcommand)]
     Clock(ClockCommand),
+    /// Open a maintenance window on a served sandbox authority (W12): every
+    /// API route answers 503 with Retry-After until it ends by the
+    /// authority's clock (`clock advance` past it ends it too; `0s` ends it
+    /// now). A real authority refuses: the route exists only in
+    /// `mynakit sandbox serve`.
+    Maintenance(MaintenanceArgs),
+    /// A store kiosk (issue 8; R4, R5, R6): redeem the reservation of the
+    /// sandbox card (its state in <home>/sandbox-card.json) and set the new
+    /// secret. The other secret comes from MYNAKIT_PIN (for a
+    /// signing-password reset) or MYNAKIT_SIGNING_PASSWORD (for a PIN
+    /// reset), the new one from MYNAKIT_NEW_SIGNING_PASSWORD or
+    /// MYNAKIT_NEW_PIN; else from standard input, one per line (other
+    /// first), or a prompt — never from an argument. The card is the sample
+    /// card of the state file: the global --sandbox-* switches do not apply.
+    Kiosk(crate::kiosk_cmd::KioskArgs),
+}
+
+/// Options of `sandbox maintenance`.
+#[derive(Debug, Args)]
+pub struct MaintenanceArgs {
+    /// How long from now: a whole number and s, m, h or d (`10m`; `0s` ends a window).
+    length: String,
+    /// The served sandbox.
+    #[arg(long, default_value = "http://127.0.0.1:8470", value_name = "URL")]
+    authority: String,
 }
 
 /// `sandbox clock …`.
@@ -100,6 +125,8 @@ pub fn run(command: SandboxCommand, reader: &ReaderArgs, out: &Output) -> CmdRes
         SandboxCommand::TranscriptStats(args) => stats(&args, out),
         SandboxCommand::Serve(args) => serve_authority(&args),
         SandboxCommand::Clock(ClockCommand::Advance(args)) => advance_clock(&args, out),
+        SandboxCommand::Maintenance(args) => maintenance(&args, out),
+        SandboxCommand::Kiosk(args) => crate::kiosk_cmd::run(&args, out),
     }
 }
 
@@ -325,6 +352,55 @@ fn advance_clock(args: &AdvanceArgs, out: &Output) -> CmdResult {
         .map_err(|e| Failure::Other(format!("unexpected answer: {e}")))?;
     out.result(&moved, || {
         format!("the authority's time is now {}", moved.now)
+    });
+    Ok(())
+}
+
+/// `mynakit sandbox maintenance FOR`: asks a served sandbox to answer 503
+/// for that long; prints when the window ends.
+fn maintenance(args: &MaintenanceArgs, out: &Output) -> CmdResult {
+    use mynakit_core::{AuthorityLink, AuthorityRequest, IdempotencyKey};
+
+    #[derive(Serialize, serde::Deserialize)]
+    struct Window {
+        until: chrono::DateTime<chrono::Utc>,
+        retry_after: u64,
+    }
+
+    if mynakit_sandbox::reset::clock::parse_duration(&args.length).is_none() {
+        return Err(Failure::Input(format!(
+            "{}: a whole number and s, m, h or d (10m, 30s)",
+            args.length
+        )));
+    }
+    let link = mynakit_http::HttpAuthorityLink::new(&args.authority, Duration::from_secs(10))
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let key = IdempotencyKey::generate().map_err(|e| Failure::Other(e.to_string()))?;
+    let body = serde_json::to_vec(&serde_json::json!({ "for": args.length }))
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let request = AuthorityRequest::post("/v1/sandbox/maintenance", body, &key);
+    let answer =
+        pollster::block_on(link.send(request)).map_err(|e| Failure::AuthorityUnavailable {
+            message: format!("{}: {e}", args.authority),
+            retry_after: None,
+        })?;
+    if answer.status != 200 {
+        return Err(Failure::Other(format!(
+            "{} refused (status {}): not a served sandbox?",
+            args.authority, answer.status
+        )));
+    }
+    let window: Window = serde_json::from_slice(&answer.body)
+        .map_err(|e| Failure::Other(format!("unexpected answer: {e}")))?;
+    out.result(&window, || {
+        if window.retry_after == 0 {
+            "the authority is in service".to_owned()
+        } else {
+            format!(
+                "the authority answers 503 until {} ({} s)",
+                window.until, window.retry_after
+            )
+        }
     });
     Ok(())
 }

@@ -17,7 +17,8 @@ use mynakit_sandbox::fixtures::FixtureKey;
 use mynakit_sandbox::reset::token::{es256_sign, generate_p256, sec1};
 use mynakit_sandbox::reset::wire::to_hex;
 use mynakit_sandbox::reset::{
-    Challenge, Reservation, ResetKind, cancel_message, reservation_message,
+    Challenge, Reservation, ResetKind, cancel_message, reservation_card_message,
+    reservation_message,
 };
 use rsa::Pkcs1v15Sign;
 use sha2::{Digest, Sha256};
@@ -62,13 +63,13 @@ fn body<T: serde::de::DeserializeOwned>(response: &AuthorityResponse) -> T {
     serde_json::from_slice(&response.body).unwrap()
 }
 
-/// Reserves a PIN reset (R3: no face check; R4: signed with the signing
-/// key) over `link`; returns the reservation, the request body and its key.
-fn reserve_pin(
+/// The body of a PIN-reset reservation (R3: no face check; R4: signed
+/// with the signing key) on a fresh challenge from `link`.
+fn pin_request(
     link: &HttpAuthorityLink,
     card: &VirtualCard,
     device: &p256::ecdsa::SigningKey,
-) -> (Reservation, serde_json::Value, IdempotencyKey) {
+) -> serde_json::Value {
     let device_key = sec1(device.verifying_key());
     let key = IdempotencyKey::generate().unwrap();
     let answer = send(
@@ -83,14 +84,20 @@ fn reserve_pin(
     let challenge: Challenge = body(&answer);
 
     let message = reservation_message(&challenge.challenge, ResetKind::AuthPin, None, &device_key);
+    // R4: the card's other key signs its own message (before any face check).
+    let card_message =
+        reservation_card_message(&challenge.challenge, ResetKind::AuthPin, &device_key);
     let jpki_signature = FixtureKey::CardSigning
         .private_key()
-        .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(&message))
+        .sign(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(&card_message),
+        )
         .unwrap();
     let label = card
         .ef_content(Application::Jpki, jpki::TOKEN_INFO)
         .unwrap();
-    let request = serde_json::json!({
+    serde_json::json!({
         "kind": "auth_pin",
         "challenge_id": challenge.challenge_id,
         "face_check_token": null,
@@ -101,7 +108,17 @@ fn reserve_pin(
         "cv_certificate": to_hex(card.ef_content(Application::Kenmen, kenmen::CV_CERTIFICATE).unwrap()),
         "device_key": to_hex(&device_key),
         "device_signature": to_hex(&es256_sign(device, &message)),
-    });
+    })
+}
+
+/// Reserves a PIN reset over `link`; returns the reservation, the request
+/// body and its key.
+fn reserve_pin(
+    link: &HttpAuthorityLink,
+    card: &VirtualCard,
+    device: &p256::ecdsa::SigningKey,
+) -> (Reservation, serde_json::Value, IdempotencyKey) {
+    let request = pin_request(link, card, device);
     let bytes = serde_json::to_vec(&request).unwrap();
     let key = IdempotencyKey::generate().unwrap();
     let created = send(
@@ -253,4 +270,82 @@ fn the_served_clock_moves_forward_and_a_reservation_expires_r5() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(8));
+}
+
+#[test]
+fn w12_a_maintenance_window_is_a_typed_503_and_the_retry_after_it_creates_one_reservation() {
+    let served = serve();
+    let link = HttpAuthorityLink::new(&served.base, Duration::from_secs(10)).unwrap();
+    let card = VirtualCard::sample();
+    let device = generate_p256().unwrap();
+    let bytes = serde_json::to_vec(&pin_request(&link, &card, &device)).unwrap();
+    let key = IdempotencyKey::generate().unwrap();
+    let request = AuthorityRequest::post("/v1/reservations", bytes, &key);
+
+    let window = Command::new(env!("CARGO_BIN_EXE_mynakit"))
+        .args([
+            "sandbox",
+            "maintenance",
+            "5m",
+            "--authority",
+            &served.base,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        window.status.success(),
+        "{}",
+        String::from_utf8_lossy(&window.stderr)
+    );
+    let sent = |request: AuthorityRequest| {
+        pollster::block_on(mynakit_core::authority::send(&link, request, &SystemClock))
+    };
+    match sent(request.clone()) {
+        Err(AuthorityError::OutOfService {
+            retry_after: Some(wait),
+        }) => assert!((299..=300).contains(&wait.as_secs()), "{wait:?}"),
+        other => panic!("expected a 503 with Retry-After, got {other:?}"),
+    }
+
+    // `clock advance` past the window ends it (5 minutes: the challenge,
+    // fetched before, lives 10); the same request with the same key then
+    // creates the reservation, once.
+    let moved = Command::new(env!("CARGO_BIN_EXE_mynakit"))
+        .args([
+            "sandbox",
+            "clock",
+            "advance",
+            "5m",
+            "--authority",
+            &served.base,
+        ])
+        .output()
+        .unwrap();
+    assert!(moved.status.success());
+    let created = sent(request.clone()).unwrap();
+    assert_eq!(created.status, 201);
+    let reservation: Reservation = body(&created);
+    assert_eq!(body::<Reservation>(&sent(request).unwrap()), reservation);
+    let listed = send(
+        &link,
+        AuthorityRequest::get(format!(
+            "/v1/reservations?device_key={}",
+            to_hex(&sec1(device.verifying_key()))
+        )),
+    );
+    assert_eq!(body::<Vec<Reservation>>(&listed), vec![reservation]);
+
+    // Not a served sandbox (nothing listening): exit 12.
+    let nowhere = Command::new(env!("CARGO_BIN_EXE_mynakit"))
+        .args([
+            "sandbox",
+            "maintenance",
+            "10m",
+            "--authority",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(nowhere.status.code(), Some(12));
 }

@@ -1,4 +1,5 @@
-//! Upper-case hex, for diagnostics and fingerprints.
+//! Hex: upper-case for diagnostics and fingerprints, lowercase on the
+//! wire (the authorities' JSON bodies).
 
 use std::fmt;
 
@@ -18,4 +19,25 @@ impl fmt::Display for Hex<'_> {
         }
         Ok(())
     }
+}
+
+/// Lowercase hex.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex to bytes; `None` for an odd length or a non-hex character.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    digits
+        .chunks_exact(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some(nibble(*hi)? << 4 | nibble(*lo)?),
+            _ => None,
+        })
+        .collect()
 }

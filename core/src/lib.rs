@@ -55,7 +55,7 @@ pub use card::jpki::{
     CertificatePresence, DigestInfo, FreeCertificate, Jpki, JpkiKey, JpkiStatus, TokenKind,
 };
 pub use card::kenhojo::{BasicInfo, Kenhojo, parse_my_number};
-pub use card::kenmen::{CardFace, Kenmen};
+pub use card::kenmen::{CardFace, FaceRecord, Kenmen};
 /// The card's file layout: AIDs, EF identifiers, instruction bytes.
 pub use card::layout;
 pub use card::layout::{Application, FileId};
@@ -84,7 +84,8 @@ pub use platform::{
     AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, BadHttpDate,
     BadIdempotencyKey, CardTransport, Clock, ClockOffset, CorrectedClock, IDEMPOTENCY_KEY_HEADER,
     IdempotencyKey, LinkCapabilities, LinkError, ManualClock, Method, RandomUnavailable,
-    SystemClock, TransportError, format_http_date, parse_http_date,
+    SecureArea, SecureAreaError, SoftwareSecureArea, SystemClock, TransportError, format_http_date,
+    parse_http_date,
 };
 /// Sending a request to an authority: [`AuthorityLink`] plus the sorting of
 /// its answers into [`AuthorityError`]s.

@@ -189,29 +189,41 @@ impl VirtualCard {
     /// channel to the card, which this stands in for: it is a method of the
     /// virtual card, not an APDU, so no ordinary command (VERIFY, or any
     /// other the card answers) can set a secret or reset a counter. A wrong
-    /// `other` counts against its own tries as a VERIFY would.
+    /// `other` counts against its own tries as a VERIFY would; it is
+    /// compared as given (as VERIFY sends it: a signing password in upper
+    /// case), while `new` is stored as VERIFY will send it (upper-cased).
     pub fn kiosk_reset(
         &mut self,
         target: KioskTarget,
         other: &str,
         new: &str,
     ) -> Result<(), KioskResetError> {
+        use mynakit_core::CardSecret;
         use mynakit_core::layout::jpki;
-        let (target_file, other_file, valid) = match target {
+        // The new secret as VERIFY will send it (a signing password's
+        // letters upper-cased), so the core's own types verify it later.
+        let (target_file, other_file, normalised) = match target {
             KioskTarget::SigningPassword => (
                 jpki::SIGNING_PIN,
                 jpki::AUTH_PIN,
-                mynakit_core::SigningPassword::new(new).is_ok(),
+                mynakit_core::SigningPassword::new(new)
+                    .ok()
+                    .map(|p| zeroize::Zeroizing::new(p.verify_data().to_vec())),
             ),
             KioskTarget::AuthPin => (
                 jpki::AUTH_PIN,
                 jpki::SIGNING_PIN,
-                mynakit_core::AuthPin::new(new).is_ok(),
+                mynakit_core::AuthPin::new(new)
+                    .ok()
+                    .map(|p| zeroize::Zeroizing::new(p.verify_data().to_vec())),
             ),
         };
-        if !valid {
+        let Some(normalised) = normalised else {
             return Err(KioskResetError::BadNewSecret);
-        }
+        };
+        let Ok(new) = std::str::from_utf8(&normalised) else {
+            return Err(KioskResetError::BadNewSecret);
+        };
         let app = self.files.app_mut(Application::Jpki);
         match app.get_mut(other_file) {
             Some(ElementaryFile::Secret(secret)) => {
@@ -320,6 +332,16 @@ impl VirtualCard {
     /// The holder.
     pub fn holder(&self) -> &Holder {
         &self.holder
+    }
+
+    /// The files, for the saved state ([`crate::card_state`]).
+    pub(crate) fn files(&self) -> &CardFiles {
+        &self.files
+    }
+
+    /// The files, mutable, to put a saved state back ([`crate::card_state`]).
+    pub(crate) fn files_mut(&mut self) -> &mut CardFiles {
+        &mut self.files
     }
 
     fn dispatch(&mut self, raw: &[u8]) -> Answer {

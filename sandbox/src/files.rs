@@ -82,6 +82,24 @@ impl Secret {
         self.tries_left = self.max_tries;
     }
 
+    /// The value, for the sandbox card's saved state
+    /// ([`crate::card_state`]); `None` when no value can match.
+    pub(crate) fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref().map(Vec::as_slice)
+    }
+
+    /// The counter's maximum.
+    pub(crate) fn max_tries(&self) -> u8 {
+        self.max_tries
+    }
+
+    /// Puts back a saved value and counter ([`crate::card_state`]): the
+    /// state the card had when the last command ended.
+    pub(crate) fn restore(&mut self, value: Option<&[u8]>, tries_left: u8) {
+        self.value = value.map(|v| Zeroizing::new(v.to_vec()));
+        self.tries_left = tries_left.min(self.max_tries);
+    }
+
     /// Checks `candidate`, updating the counter: reset to the maximum on a
     /// match, one less otherwise. Call only when not blocked.
     pub fn attempt(&mut self, candidate: &[u8]) -> bool {
@@ -153,6 +171,14 @@ impl ApplicationFiles {
     /// The EF with this id, mutable (retry counters).
     pub fn get_mut(&mut self, id: FileId) -> Option<&mut ElementaryFile> {
         self.files.get_mut(&id.0)
+    }
+
+    /// Every PIN or check-code EF, by id (the card's mutable state).
+    pub(crate) fn secrets(&self) -> impl Iterator<Item = (FileId, &Secret)> {
+        self.files.iter().filter_map(|(id, file)| match file {
+            ElementaryFile::Secret(secret) => Some((FileId(*id), secret)),
+            _ => None,
+        })
     }
 
     /// The PIN-less key, if the application has one.

@@ -27,6 +27,7 @@
 
 pub mod ca;
 pub mod card;
+pub mod card_state;
 pub mod card_transcript;
 pub mod era;
 pub mod error;

@@ -195,6 +195,27 @@ impl World {
     }
 }
 
+/// The kiosk over the in-process link (the routes a served sandbox
+/// answers), driven to completion on this thread.
+struct BlockingKiosk(Kiosk);
+
+impl BlockingKiosk {
+    fn redeem(
+        &self,
+        card: &mut VirtualCard,
+        kind: ResetKind,
+        other: &str,
+        new: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Reservation, KioskError> {
+        pollster::block_on(self.0.redeem(card, kind, other, new, key))
+    }
+}
+
+fn kiosk(world: &World, chain: StoreChain) -> BlockingKiosk {
+    BlockingKiosk(Kiosk::in_process(world.authority.clone(), chain))
+}
+
 #[test]
 fn a_session_asks_at_least_three_actions_with_the_documented_deadlines() {
     let world = World::new();
@@ -231,7 +252,7 @@ fn r2_r4_r5_r6_signing_password_reserved_then_reset_at_a_kiosk() {
     );
 
     world.advance(3600);
-    let kiosk = Kiosk::new(&world.authority, StoreChain::Lawson);
+    let kiosk = kiosk(&world, StoreChain::Lawson);
     let redeemed = kiosk
         .redeem(
             &mut world.card,
@@ -280,7 +301,7 @@ fn r3_r4_the_pin_reset_needs_no_face_check_and_signs_with_the_signing_key() {
         world.card.tries_left(Application::Jpki, jpki::AUTH_PIN),
         Some(0)
     );
-    let kiosk = Kiosk::new(&world.authority, StoreChain::SevenEleven);
+    let kiosk = kiosk(&world, StoreChain::SevenEleven);
     kiosk
         .redeem(
             &mut world.card,
@@ -562,7 +583,7 @@ fn r5_a_kiosk_refuses_at_24_hours_and_one_second() {
     let mut world = World::new();
     world.reserve_signing_password();
     world.advance(24 * 3600 + 1);
-    let kiosk = Kiosk::new(&world.authority, StoreChain::SevenEleven);
+    let kiosk = kiosk(&world, StoreChain::SevenEleven);
     assert_eq!(
         kiosk.redeem(
             &mut world.card,
@@ -590,7 +611,7 @@ fn r5_a_kiosk_still_accepts_at_exactly_24_hours() {
     let mut world = World::new();
     world.reserve_signing_password();
     world.advance(24 * 3600);
-    let kiosk = Kiosk::new(&world.authority, StoreChain::FamilyMart);
+    let kiosk = kiosk(&world, StoreChain::FamilyMart);
     assert!(
         kiosk
             .redeem(
@@ -608,7 +629,7 @@ fn r5_a_kiosk_still_accepts_at_exactly_24_hours() {
 fn r6_a_pin_reset_at_lawson_is_refused() {
     let mut world = World::new();
     world.reserve(ResetKind::AuthPin, None).unwrap();
-    let kiosk = Kiosk::new(&world.authority, StoreChain::Lawson);
+    let kiosk = kiosk(&world, StoreChain::Lawson);
     assert_eq!(
         kiosk.redeem(
             &mut world.card,
@@ -633,7 +654,7 @@ fn r6_a_pin_reset_at_lawson_is_refused() {
 fn a_reservation_is_redeemed_once() {
     let mut world = World::new();
     world.reserve(ResetKind::AuthPin, None).unwrap();
-    let kiosk = Kiosk::new(&world.authority, StoreChain::AeonRetail);
+    let kiosk = kiosk(&world, StoreChain::AeonRetail);
     kiosk
         .redeem(
             &mut world.card,
@@ -659,7 +680,7 @@ fn a_reservation_is_redeemed_once() {
 fn a_wrong_other_secret_at_the_kiosk_spends_a_try_and_keeps_the_reservation() {
     let mut world = World::new();
     let reservation = world.reserve(ResetKind::AuthPin, None).unwrap();
-    let kiosk = Kiosk::new(&world.authority, StoreChain::Fuji);
+    let kiosk = kiosk(&world, StoreChain::Fuji);
     assert_eq!(
         kiosk.redeem(
             &mut world.card,
@@ -948,7 +969,7 @@ fn verify_signing_password(card: &mut VirtualCard, password: &str) -> [u8; 2] {
 fn after_the_kiosk_the_new_signing_password_verifies_and_the_old_one_does_not() {
     let mut world = World::new();
     world.reserve_signing_password();
-    Kiosk::new(&world.authority, StoreChain::Ministop)
+    kiosk(&world, StoreChain::Ministop)
         .redeem(
             &mut world.card,
             ResetKind::SigningPassword,
@@ -971,7 +992,7 @@ fn after_the_kiosk_the_new_signing_password_verifies_and_the_old_one_does_not() 
 fn a_new_secret_of_the_wrong_format_is_refused_by_the_card_and_the_reservation_stays() {
     let mut world = World::new();
     let reservation = world.reserve_signing_password();
-    let kiosk = Kiosk::new(&world.authority, StoreChain::SevenEleven);
+    let kiosk = kiosk(&world, StoreChain::SevenEleven);
     assert_eq!(
         kiosk.redeem(
             &mut world.card,

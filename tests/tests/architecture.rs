@@ -100,7 +100,7 @@ fn each_room_knows_only_what_it_may() {
     // store keeps what the platform's types describe (clock offsets,
     // idempotency keys) and knows nothing of the card.
     let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
-        ("platform", &[][..]),
+        ("platform", &["hex"][..]),
         ("store", &["platform"][..]),
         ("image", &[][..]),
         ("jp", &["hex"][..]),

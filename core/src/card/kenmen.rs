@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use super::channel::{CardChannel, ContentLength};
 use super::check_code::CheckCodeB;
@@ -185,6 +186,16 @@ impl<'a, T: CardTransport> Kenmen<'a, T> {
         code: &CheckCodeB,
         last_try: LastTry,
     ) -> Result<CardFace, CardError> {
+        Ok(self.read_face_record(code, last_try).await?.face)
+    }
+
+    /// Like [`Kenmen::read_face`], keeping the record's bytes as read: an
+    /// authority checks the issuer's signature over exactly those bytes.
+    pub async fn read_face_record(
+        &mut self,
+        code: &CheckCodeB,
+        last_try: LastTry,
+    ) -> Result<FaceRecord, CardError> {
         self.channel
             .verify_pin(Application::Kenmen, kenmen::CHECK_CODE_B, code, last_try)
             .await?;
@@ -197,6 +208,48 @@ impl<'a, T: CardTransport> Kenmen<'a, T> {
                 "card face record",
             )
             .await?;
-        CardFace::parse(&bytes)
+        let face = CardFace::parse(&bytes)?;
+        Ok(FaceRecord { bytes, face })
+    }
+
+    /// Like [`Kenmen::read_cv_certificate`], keeping its bytes as read.
+    pub async fn read_cv_certificate_bytes(&mut self) -> Result<Vec<u8>, CardError> {
+        const WHAT: &str = "card-verifiable certificate";
+        let bytes = self
+            .channel
+            .read_ef(
+                Application::Kenmen,
+                kenmen::CV_CERTIFICATE,
+                ContentLength::Tlv,
+                WHAT,
+            )
+            .await?;
+        CvCertificate::parse(&bytes).map_err(|e| CardError::malformed(WHAT, e))?;
+        Ok(bytes.to_vec())
+    }
+}
+
+/// The card face record (Kenmen EF 0002) as read, with its parse. Personal
+/// data: the bytes are wiped on drop and `Debug` shows neither.
+pub struct FaceRecord {
+    bytes: Zeroizing<Vec<u8>>,
+    face: CardFace,
+}
+
+impl FaceRecord {
+    /// The record's bytes as the card returned them.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The parsed record.
+    pub fn face(&self) -> &CardFace {
+        &self.face
+    }
+}
+
+impl std::fmt::Debug for FaceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaceRecord").finish_non_exhaustive()
     }
 }

@@ -8,6 +8,7 @@
 mod authority;
 mod clock;
 mod http_date;
+mod secure_area;
 mod transport;
 
 pub use authority::{
@@ -16,4 +17,5 @@ pub use authority::{
 };
 pub use clock::{BadHttpDate, Clock, ClockOffset, CorrectedClock, ManualClock, SystemClock};
 pub use http_date::{format_http_date, parse_http_date};
+pub use secure_area::{SecureArea, SecureAreaError, SoftwareSecureArea};
 pub use transport::{CardTransport, LinkCapabilities, TransportError};

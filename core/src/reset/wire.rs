@@ -439,6 +439,14 @@ pub fn cancel_message(reservation_id: &str) -> Vec<u8> {
     m
 }
 
+/// `POST /v1/reservations/{id}/cancel`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// ES256 by the installation key over [`cancel_message`].
+    #[serde(with = "hex_bytes")]
+    pub device_signature: Vec<u8>,
+}
+
 /// The body of every refusal: `{"error": "<kind>", …}` (see the protocol's
 /// table of statuses).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -489,26 +497,7 @@ pub mod opt_hex_bytes {
     }
 }
 
-/// Lowercase hex.
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Hex to bytes; `None` for an odd length or a non-hex character.
-pub fn from_hex(text: &str) -> Option<Vec<u8>> {
-    let digits = text.as_bytes();
-    if !digits.len().is_multiple_of(2) {
-        return None;
-    }
-    let nibble = |c: u8| (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    digits
-        .chunks_exact(2)
-        .map(|pair| match pair {
-            [hi, lo] => Some(nibble(*hi)? << 4 | nibble(*lo)?),
-            _ => None,
-        })
-        .collect()
-}
+pub use crate::hex::{from_hex, to_hex};
 
 #[cfg(test)]
 mod tests {

@@ -131,6 +131,12 @@ impl std::fmt::Debug for StoreTx<'_> {
 }
 
 impl StoreTx<'_> {
+    /// The transaction itself, for the apps' rooms in this crate to read and
+    /// write their own tables (listed in `migrations.rs`).
+    pub(crate) fn sql(&self) -> &rusqlite::Transaction<'_> {
+        &self.tx
+    }
+
     /// A setting (small app state; never personal data).
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self

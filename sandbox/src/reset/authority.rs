@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use mynakit_core::{
     CardCertificate, CardFace, CertificateRole, ChainError, Clock, CvCertificate, CvIssuerKey,
     ExpiryState, IdempotencyKey, Picture, TokenKind, TrustAnchors,
@@ -162,6 +162,14 @@ pub enum ResetError {
         /// The reservation's kind.
         kind: ResetKind,
     },
+    /// A maintenance window is in force (W12): every API route answers
+    /// 503 with `Retry-After` until it ends. Only a sandbox opens one on
+    /// request ([`ResetAuthority::begin_maintenance`]).
+    #[error("out of service for maintenance until {until}")]
+    OutOfService {
+        /// When the window ends, by the authority's clock.
+        until: DateTime<Utc>,
+    },
     /// The authority failed (its store); retrying may help.
     #[error("internal error: {reason}")]
     Internal {
@@ -192,15 +200,20 @@ impl ResetError {
             | Self::ReservationCancelled
             | Self::TokenReplayed => 409,
             Self::Internal { .. } => 500,
+            Self::OutOfService { .. } => 503,
             _ => 403,
         }
     }
 
-    /// Seconds for `Retry-After` (W12, P6): only a lock-out says when to
-    /// come back.
+    /// Seconds for `Retry-After` (W12, P6): a lock-out and a maintenance
+    /// window say when to come back (rounded up, at least 1).
     pub fn retry_after(&self, now: DateTime<Utc>) -> Option<i64> {
         match self {
-            Self::LockedOut { until } => Some((*until - now).num_seconds().max(1)),
+            Self::LockedOut { until } | Self::OutOfService { until } => {
+                let left = *until - now;
+                let rounded_up = left.num_seconds() + i64::from(left.subsec_nanos() > 0);
+                Some(rounded_up.max(1))
+            }
             _ => None,
         }
     }
@@ -299,6 +312,9 @@ pub struct ResetAuthority {
     revoked_serials: Mutex<BTreeSet<String>>,
     tokens: TokenIssuer,
     verifier: Box<dyn FaceVerifier>,
+    /// The end of the maintenance window a sandbox control opened, if any
+    /// (in memory: forgotten when the authority stops).
+    maintenance_until: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl fmt::Debug for ResetAuthority {
@@ -365,6 +381,7 @@ impl ResetAuthority {
             revoked_serials: Mutex::new(BTreeSet::new()),
             tokens: TokenIssuer::new(ISSUER, key),
             verifier: Box::new(ReferenceFaceVerifier::default()),
+            maintenance_until: Mutex::new(None),
         })
     }
 
@@ -402,6 +419,32 @@ impl ResetAuthority {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(serial_hex.to_ascii_lowercase());
+    }
+
+    /// **Sandbox control** (W12): every API route answers `503` with
+    /// `Retry-After` for `length` from now, by the authority's clock (so
+    /// moving the clock past the end ends it too); a zero length ends a
+    /// window. Served, only `POST /v1/sandbox/maintenance` calls it. Returns
+    /// the window's end.
+    pub fn begin_maintenance(&self, length: TimeDelta) -> DateTime<Utc> {
+        let until = self
+            .now()
+            .checked_add_signed(length.max(TimeDelta::zero()))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        *self
+            .maintenance_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(until);
+        until
+    }
+
+    /// The end of the maintenance window in force now, if one is.
+    pub fn maintenance_until(&self) -> Option<DateTime<Utc>> {
+        let until = *self
+            .maintenance_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        until.filter(|until| self.clock.now() < *until)
     }
 
     fn now(&self) -> DateTime<Utc> {

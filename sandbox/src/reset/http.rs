@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::authority::{ResetAuthority, ResetError};
+use super::policy::{ResetKind, StoreChain};
 use super::wire::{from_hex, hex_bytes};
 
 /// The body of `POST /v1/reservations/{id}/cancel`.
@@ -20,11 +21,47 @@ pub struct CancelBody {
     pub device_signature: Vec<u8>,
 }
 
+/// The body of `POST /v1/kiosk/lookups`: the kiosk asks for the card's
+/// live reservation of `kind`, as its store `chain` may finish it (R5, R6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KioskLookup {
+    /// DER of the certificate the reservation was signed with, as the
+    /// kiosk read it from the card: the authentication certificate for a
+    /// signing-password reset, the signing one for a PIN reset (R4).
+    #[serde(with = "hex_bytes")]
+    pub certificate: Vec<u8>,
+    /// What the user resets.
+    pub kind: ResetKind,
+    /// The kiosk's store chain.
+    pub chain: StoreChain,
+}
+
+/// The body of `POST /v1/kiosk/redemptions`: the card took the new secret;
+/// the reservation is redeemed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KioskRedemption {
+    /// The reservation the lookup found.
+    pub reservation_id: String,
+    /// The kiosk's store chain.
+    pub chain: StoreChain,
+}
+
+/// The body of the sandbox-only `POST /v1/sandbox/maintenance`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MaintenanceBody {
+    /// How long the window lasts from now: `10m`, `30s`, `2h` (`0s` ends one).
+    #[serde(rename = "for")]
+    pub length: String,
+}
+
 /// Largest request body accepted (a capture of 32 frames in hex is ~330 kB).
 pub const MAX_BODY: usize = 1 << 20;
 
 /// Answers one request. `method` is upper case, `target` the path with its
-/// query, `idempotency_key` the header's value if any.
+/// query, `idempotency_key` the header's value if any. While a maintenance
+/// window is in force ([`ResetAuthority::begin_maintenance`]) every route
+/// answers `503` with `Retry-After` and nothing runs (so nothing is
+/// remembered under the idempotency key: the retry after the window runs).
 pub fn handle(
     authority: &ResetAuthority,
     method: &str,
@@ -33,7 +70,20 @@ pub fn handle(
     body: &[u8],
 ) -> AuthorityResponse {
     let now = authority.clock().now();
-    let (status, answer) = match route(authority, method, target, idempotency_key, body) {
+    let outcome = match authority.maintenance_until() {
+        Some(until) => Err(ResetError::OutOfService { until }),
+        None => route(authority, method, target, idempotency_key, body),
+    };
+    answer(now, outcome)
+}
+
+/// The HTTP answer of an outcome at `now` (the `Date`): a JSON body, or
+/// the error's JSON with its status and, for 429/503, `Retry-After`.
+fn answer(
+    now: chrono::DateTime<chrono::Utc>,
+    outcome: Result<(u16, Vec<u8>), ResetError>,
+) -> AuthorityResponse {
+    let (status, answer) = match outcome {
         Ok((status, json)) => (status, Ok(json)),
         Err(error) => (error.http_status(), Err(error)),
     };
@@ -134,6 +184,28 @@ fn route(
                 &authority.cancel(&key(idempotency_key)?, id, &cancel.device_signature)?,
             )
         }
+        // The kiosk's two steps. Kiosk authentication (J-LIS's own channel)
+        // is not modelled: the sandbox trusts the caller to be a kiosk.
+        ("POST", ["v1", "kiosk", "lookups"]) => {
+            // Changes nothing: a POST only because a certificate is too long
+            // for a query; an Idempotency-Key, if sent, is not needed.
+            let lookup: KioskLookup = parse(body)?;
+            json(
+                200,
+                &authority.redeemable(&lookup.certificate, lookup.kind, lookup.chain)?,
+            )
+        }
+        ("POST", ["v1", "kiosk", "redemptions"]) => {
+            let redemption: KioskRedemption = parse(body)?;
+            json(
+                200,
+                &authority.confirm_redeemed(
+                    &key(idempotency_key)?,
+                    &redemption.reservation_id,
+                    redemption.chain,
+                )?,
+            )
+        }
         _ => Err(ResetError::NoSuchRoute),
     }
 }
@@ -145,10 +217,17 @@ pub struct AdvanceBody {
     pub by: String,
 }
 
-/// [`handle`] plus the sandbox-only route `POST /v1/sandbox/clock/advance`
-/// (body [`AdvanceBody`], answer `{"now": …}`), which moves `clock` — the
-/// authority's own clock — forward. Only a served *sandbox* has it: a
-/// real authority's time is not the client's to move.
+/// [`handle`] plus the sandbox controls, which only a served *sandbox*
+/// has (a real authority's time and service are not the client's to move):
+///
+/// - `POST /v1/sandbox/clock/advance` (body [`AdvanceBody`], answer
+///   `{"now": …}`) moves `clock` — the authority's own clock — forward;
+/// - `POST /v1/sandbox/maintenance` (body [`MaintenanceBody`], answer
+///   `{"until": …, "retry_after": seconds}`) opens a maintenance window:
+///   every API route answers 503 until it ends by the authority's clock.
+///
+/// Neither is idempotent (a retry moves the clock again, or restarts the
+/// window from now), and both answer during a maintenance window.
 pub fn handle_sandbox(
     authority: &ResetAuthority,
     clock: &super::SandboxClock,
@@ -157,29 +236,34 @@ pub fn handle_sandbox(
     idempotency_key: Option<&str>,
     body: &[u8],
 ) -> AuthorityResponse {
-    if method != "POST" || target != "/v1/sandbox/clock/advance" {
-        return handle(authority, method, target, idempotency_key, body);
-    }
-    let by = parse::<AdvanceBody>(body).and_then(|b| {
-        super::clock::parse_duration(&b.by).ok_or_else(|| ResetError::BadRequest {
-            reason: "by: a whole number and s, m, h or d".into(),
+    let duration = |text: &str, field: &str| {
+        super::clock::parse_duration(text).ok_or_else(|| ResetError::BadRequest {
+            reason: format!("{field}: a whole number and s, m, h or d"),
         })
-    });
-    let status_body = by.and_then(|by| {
-        clock.advance(by);
-        json(200, &serde_json::json!({ "now": authority.clock().now() }))
-    });
-    let now = authority.clock().now();
-    let (status, body) = status_body
-        .unwrap_or_else(|e| (e.http_status(), serde_json::to_vec(&e).unwrap_or_default()));
-    AuthorityResponse {
-        status,
-        headers: vec![
-            ("Date".to_owned(), format_http_date(now)),
-            ("Content-Type".to_owned(), "application/json".to_owned()),
-        ],
-        body,
-    }
+    };
+    let outcome = match (method, target) {
+        ("POST", "/v1/sandbox/clock/advance") => parse::<AdvanceBody>(body)
+            .and_then(|b| duration(&b.by, "by"))
+            .and_then(|by| {
+                clock.advance(by);
+                json(200, &serde_json::json!({ "now": authority.clock().now() }))
+            }),
+        ("POST", "/v1/sandbox/maintenance") => parse::<MaintenanceBody>(body)
+            .and_then(|b| duration(&b.length, "for"))
+            .and_then(|length| {
+                let until = authority.begin_maintenance(length);
+                let left = ResetError::OutOfService { until }
+                    .retry_after(authority.clock().now())
+                    .filter(|_| authority.maintenance_until().is_some())
+                    .unwrap_or(0);
+                json(
+                    200,
+                    &serde_json::json!({ "until": until, "retry_after": left }),
+                )
+            }),
+        _ => return handle(authority, method, target, idempotency_key, body),
+    };
+    answer(authority.clock().now(), outcome)
 }
 
 /// The authority behind an [`AuthorityLink`], in process: what a phone's

@@ -12,7 +12,8 @@
 //! - [`FaceVerifier`] and [`ReferenceFaceVerifier`]: pass/fail on the chip
 //!   photo against camera frames plus liveness evidence (R2).
 //! - [`SandboxCamera`]: frames of a holder performing the asked actions.
-//! - [`Kiosk`]: redeems a reservation with the card (R5, R6).
+//! - [`Kiosk`]: redeems a reservation with the card (R5, R6), over an
+//!   `AuthorityLink` like a phone (the `/v1/kiosk/…` routes).
 
 pub mod authority;
 pub mod camera;
@@ -31,7 +32,9 @@ pub use face::{
     FRAME_HEIGHT, FRAME_WIDTH, FaceFailure, FaceVerdict, FaceVerifier, Frame, LivenessAction,
     LivenessChallenge, ReferenceFaceVerifier,
 };
-pub use http::{InProcessLink, handle, handle_sandbox};
+pub use http::{
+    InProcessLink, KioskLookup, KioskRedemption, MaintenanceBody, handle, handle_sandbox,
+};
 pub use kiosk::{Kiosk, KioskError};
 pub use mynakit_core::reset::wire::{
     CaptureOutcome, CaptureRequest, Challenge, OpenSessionRequest, Reservation, ReservationState,
