@@ -66,9 +66,18 @@ class AuthorityLinkTest {
         val link = OkHttpAuthorityLink(served.baseUrl)
         assertEquals(201.toUShort(), link.send(challengeRequest()).status)
         served.stop()
+        // The connection kept alive from that answer: OkHttp may write the
+        // next request to it before it sees the close, and a request written
+        // may have been read, so the link cannot tell and says AnswerLost
+        // (retry with the same key) - or Unavailable if the close was seen.
+        val first = runCatching { link.send(challengeRequest()) }.exceptionOrNull()
+        assertTrue(first is LinkException.AnswerLost || first is LinkException.Unavailable, "$first")
+        // With no connection left, nothing can be sent: Unavailable.
         val e = expectThrows<LinkException.Unavailable> { link.send(challengeRequest()) }
         assertTrue(e.reason.contains("Connect", ignoreCase = true), e.reason)
-        expectThrows<AuthorityException.Unavailable> { sendToAuthority(link, challengeRequest()) }
+        expectThrows<AuthorityException.Unavailable> {
+            sendToAuthority(OkHttpAuthorityLink(served.baseUrl), challengeRequest())
+        }
         expectThrows<LinkException.Unavailable> {
             OkHttpAuthorityLink("http://127.0.0.1:${closedPort()}").send(challengeRequest())
         }
