@@ -19,6 +19,8 @@ val TEST_CLASSES = listOf(
     EntryPointTest::class.java,
     IsoDepTransportTest::class.java,
     AuthorityLinkTest::class.java,
+    SecureAreaTest::class.java,
+    PinResetTest::class.java,
 )
 
 /**
