@@ -64,11 +64,12 @@ EXTERNAL_NAMES = {
     "serverCertificateNotYetValid", "serverCertificateHasUnknownRoot", "clientCertificateRejected",
     "appTransportSecurityRequiresSecureConnection", "unsupportedURL", "badURL",
     "internationalRoamingOff", "dataNotAllowed", "timedOut", "cancelled",
+    "URLError", "networkConnectionLost",
     # CryptoKit and Security (SecureEnclaveSecureArea)
     "PrivateKey", "SecItemAdd", "SecItemCopyMatching", "SecItemDelete",
     # XCTest
     "XCTAssertEqual", "XCTAssertTrue", "XCTAssertFalse", "XCTAssertNil", "XCTFail",
-    "XCTAssertThrowsError",
+    "XCTAssertThrowsError", "XCTAssertNotNil",
     "withTaskCancellationHandler", "withCheckedThrowingContinuation", "removeFirst",
     "success", "failure",
     # CoreNFC

@@ -20,7 +20,6 @@ import Foundation
 public final class URLSessionAuthorityLink: AuthorityLink, @unchecked Sendable {
     private let base: String
     private let session: URLSession
-    private let redirects = RefuseRedirects()
 
     /// The default time for one request (a policy value of ours, as the
     /// desktop and Android links': long enough for a face-check upload).
@@ -30,15 +29,18 @@ public final class URLSessionAuthorityLink: AuthorityLink, @unchecked Sendable {
     public static let maxAnswerBytes = 8 * 1024 * 1024
 
     /// A link to the authority at `baseURL` (`https://…`, or `http://` for
-    /// a loopback sandbox with an App Transport Security exception).
-    public init?(baseURL: String, configuration: URLSessionConfiguration = .ephemeral) {
+    /// a loopback sandbox with an App Transport Security exception), each
+    /// request given at most `timeout` (set on `configuration`). Nil when
+    /// `baseURL` has no http(s) scheme or no host.
+    public init?(baseURL: String, timeout: TimeInterval = URLSessionAuthorityLink.defaultTimeout,
+                 configuration: URLSessionConfiguration = .ephemeral) {
         let trimmed = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         guard let url = URL(string: trimmed), let scheme = url.scheme,
               scheme == "https" || scheme == "http", url.host != nil else { return nil }
+        configuration.timeoutIntervalForRequest = timeout
+        configuration.timeoutIntervalForResource = timeout
         base = trimmed
-        configuration.timeoutIntervalForRequest = Self.defaultTimeout
-        configuration.timeoutIntervalForResource = Self.defaultTimeout
-        session = URLSession(configuration: configuration, delegate: redirects, delegateQueue: nil)
+        session = URLSession(configuration: configuration, delegate: RefuseRedirects(), delegateQueue: nil)
     }
 
     public func send(request: AuthorityRequest) async throws -> AuthorityResponse {
