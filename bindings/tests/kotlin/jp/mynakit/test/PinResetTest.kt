@@ -3,7 +3,12 @@ package jp.mynakit.test
 import java.io.File
 import java.nio.file.Files
 import java.time.Duration
+import jp.mynakit.AuthorityLink
+import jp.mynakit.AuthorityRequest
+import jp.mynakit.AuthorityResponse
+import jp.mynakit.LinkException
 import jp.mynakit.OkHttpAuthorityLink
+import jp.mynakit.idempotencyKey
 import jp.mynakit.PinKind
 import jp.mynakit.PinReset
 import jp.mynakit.PinResetClient
@@ -175,6 +180,40 @@ class PinResetTest {
                 assertEquals(3.toUByte(), card.triesLeft(PinKind.AUTH_PIN))
                 assertEquals(5.toUByte(), card.triesLeft(PinKind.SIGNING_PASSWORD))
                 assertFalse(flow.tapped())
+            }
+        }
+    }
+
+    /**
+     * Sends through OkHttp but loses the answer of the first request to
+     * [path] after the authority acted, as a dropped connection would.
+     */
+    private class LosesFirstAnswer(private val inner: AuthorityLink, private val path: String) : AuthorityLink {
+        val keys = mutableListOf<String?>()
+        override suspend fun send(request: AuthorityRequest): AuthorityResponse {
+            val response = inner.send(request)
+            if (request.path == path) {
+                keys.add(request.idempotencyKey)
+                if (keys.size == 1) throw LinkException.AnswerLost("dropped by the test after the authority answered")
+            }
+            return response
+        }
+    }
+
+    @Test fun w12_aLostAnswerToReserveIsRetriedWithTheSameKeyAndCreatesOneReservation() = runBlocking {
+        ServedSandbox().use { served ->
+            val card = VirtualCard()
+            val link = LosesFirstAnswer(OkHttpAuthorityLink(served.baseUrl), "/v1/reservations")
+            PinReset(PinResetClient(link, served.baseUrl, store().path, area)).use { reset ->
+                val flow = reset.begin(ResetKind.AUTH_PIN)
+                reset.tapWith(flow, card, Sandbox.SIGNING_PASSWORD)
+                val lost = expectThrows<ResetException.AnswerLost> { reset.reserve(flow) }
+                assertTrue(lost.isRetryable)
+                assertEquals(emptyList<Any>(), reset.reservations(), "nothing kept without an answer")
+                val kept = reset.reserve(flow)
+                assertEquals(2, link.keys.size)
+                assertEquals(link.keys[0], link.keys[1], "the retry went with the same idempotency key")
+                assertEquals(listOf(kept.reservation.id), reset.refresh().map { it.reservation.id }, "one reservation at the authority")
             }
         }
     }
