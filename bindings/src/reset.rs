@@ -890,6 +890,11 @@ impl PinResetClient {
     /// reset, the signing password for a PIN reset) and has the card sign
     /// the challenge. A wrong 照合番号B spends no JPKI try (it is checked
     /// first); it is never retried. `allow_last_try` applies to both codes.
+    ///
+    /// A tap whose caller is cancelled while the card checks a secret
+    /// cannot report whether the card counted a try (the channel goes with
+    /// the call): read the PIN state (`CardSession.pin_status`) before
+    /// offering the secret again.
     #[uniffi::method(default(allow_last_try = false))]
     #[allow(clippy::too_many_arguments)] // The card front's three fields, as the card prints them.
     pub async fn tap(

@@ -53,6 +53,9 @@ class PinReset(private val client: PinResetClient) : AutoCloseable {
      * security code) and the other secret (R4: the 4-digit PIN for a
      * signing-password reset, the signing password for a PIN reset). Both
      * arrays are wiped afterwards. A wrong card front spends no JPKI try.
+     * If the coroutine is cancelled while the card checks a secret, whether
+     * a try was counted is not reported: read the PIN state
+     * ([CardSession.pinStatus]) before offering the secret again.
      */
     suspend fun tap(
         flow: ResetFlow,
