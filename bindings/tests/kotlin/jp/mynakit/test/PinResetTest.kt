@@ -23,7 +23,11 @@ import jp.mynakit.VirtualLinkSwitches
 import jp.mynakit.isRetryable
 import jp.mynakit.sandboxCameraFrames
 import jp.mynakit.softwareSecureAreaInMemory
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertArrayEquals
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -214,6 +218,20 @@ class PinResetTest {
                 assertEquals(2, link.keys.size)
                 assertEquals(link.keys[0], link.keys[1], "the retry went with the same idempotency key")
                 assertEquals(listOf(kept.reservation.id), reset.refresh().map { it.reservation.id }, "one reservation at the authority")
+            }
+        }
+    }
+
+    @Test fun cancellingAStepCancelsItsHttpCallThroughTheCore() = runBlocking {
+        val closed = CountDownLatch(1)
+        // An authority that never answers; it sees the client hang up.
+        RawServer { _, socket, _ -> if (socket.getInputStream().read() < 0) closed.countDown() }.use { server ->
+            PinReset(server.baseUrl, store(), area).use { reset ->
+                expectThrows<TimeoutCancellationException> { withTimeout(1_000) { reset.begin(ResetKind.AUTH_PIN) } }
+                // The coroutine's cancellation dropped the Rust call, which cancelled the OkHttp call.
+                assertTrue(closed.await(5, TimeUnit.SECONDS), "the HTTP call was cancelled")
+                assertEquals(1, server.requests.size)
+                assertEquals(emptyList<Any>(), reset.reservations(), "the store is intact")
             }
         }
     }
