@@ -566,7 +566,16 @@ pub enum ResetError {
         /// What must happen before it.
         needs: String,
     },
-    /// The authority's answer did not parse.
+    /// A success answer that does not parse (damaged on the way, a proxy's
+    /// page). The request may have acted: retry; the same request goes
+    /// under the same key and the authority repeats its first answer.
+    #[error("the reset authority's answer was damaged: {reason}")]
+    AnswerGarbled {
+        /// What was wrong.
+        reason: String,
+    },
+    /// An answer that parses but says something impossible, or a request
+    /// that cannot be written.
     #[error("malformed answer from the reset authority: {reason}")]
     BadAnswer {
         /// What was wrong.
@@ -671,6 +680,7 @@ impl From<core_reset::ResetError> for ResetError {
                 step: step.to_owned(),
                 needs: needs.to_owned(),
             },
+            E::AnswerGarbled { what } => Self::AnswerGarbled { reason: what },
             E::BadAnswer { what } => Self::BadAnswer { reason: what },
             E::Store(store) => Self::Store {
                 reason: store.to_string(),
@@ -697,6 +707,7 @@ impl ResetError {
             Self::AuthorityUnavailable { .. }
                 | Self::AuthorityTimeout
                 | Self::AnswerLost { .. }
+                | Self::AnswerGarbled { .. }
                 | Self::Cancelled
                 | Self::RateLimited { .. }
                 | Self::OutOfService { .. }
@@ -1060,6 +1071,10 @@ mod tests {
             mynakit_core::AuthorityError::Unavailable { reason: "x".into() },
         ));
         assert!(unavailable.is_retryable());
+        let garbled = ResetError::from(core_reset::ResetError::AnswerGarbled {
+            what: "not JSON".into(),
+        });
+        assert!(matches!(garbled, ResetError::AnswerGarbled { .. }) && garbled.is_retryable());
         assert!(!ResetError::WrongPin { tries_left: 2 }.is_retryable());
     }
 

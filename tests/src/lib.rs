@@ -2,6 +2,7 @@
 //! and a transport that mangles the card's answers.
 
 pub mod fuzzing;
+pub mod reset_crash;
 pub mod store_crash;
 
 use std::sync::Mutex;

@@ -83,7 +83,9 @@ struct TapEvidence {
 /// when the same step is retried.
 struct Pending {
     operation: String,
-    body: Vec<u8>,
+    /// Carries the face record and frames for a capture or reservation:
+    /// wiped when dropped.
+    body: Zeroizing<Vec<u8>>,
 }
 
 /// One reservation attempt, from [`ResetClient::begin`] to
@@ -147,7 +149,7 @@ impl ResetFlow {
         build: impl FnOnce() -> Result<Vec<u8>, ResetError>,
     ) -> Result<Vec<u8>, ResetError> {
         match self.pending.take() {
-            Some(p) if p.operation == operation => Ok(p.body),
+            Some(p) if p.operation == operation => Ok(p.body.to_vec()),
             _ => build(),
         }
     }
@@ -284,9 +286,18 @@ impl ResetClient {
     pub async fn begin(&self, kind: ResetKind) -> Result<ResetFlow, ResetError> {
         let device_key = self.installation_key().await?;
         let operation = format!("reset/challenge/{}", kind.as_str());
-        let challenge: Challenge = self
+        let mut challenge: Challenge = self
             .post(&operation, "/v1/challenges", b"{}".to_vec(), |_, _| Ok(()))
             .await?;
+        if challenge.expires_at <= self.now() {
+            // The key was kept from an attempt whose answer was lost, long
+            // enough ago that the challenge it made has run out: a flow on
+            // it would be refused only at the reservation, after the tap.
+            // The key is spent now, so this asks for a new one.
+            challenge = self
+                .post(&operation, "/v1/challenges", b"{}".to_vec(), |_, _| Ok(()))
+                .await?;
+        }
         Ok(ResetFlow {
             kind,
             challenge,
@@ -396,7 +407,9 @@ impl ResetClient {
             })
         })?;
         let opened: SessionOpened = self
-            .post_in(flow, &operation, "/v1/face-check/sessions", body)
+            .post_in(flow, &operation, "/v1/face-check/sessions", body, |_, _| {
+                Ok(())
+            })
             .await?;
         flow.sessions_opened += 1;
         flow.captures_sent = 0;
@@ -430,7 +443,7 @@ impl ResetClient {
         let session_id = session.session_id.clone();
         let operation = format!("reset/capture/{session_id}/{}", flow.captures_sent);
         let body = match flow.pending.take() {
-            Some(p) if p.operation == operation => p.body,
+            Some(p) if p.operation == operation => p.body.to_vec(),
             _ => {
                 let message =
                     capture_message(&session_id, &session.nonce, &evidence.face_record, &frames);
@@ -445,7 +458,9 @@ impl ResetClient {
             }
         };
         let path = format!("/v1/face-check/sessions/{session_id}/captures");
-        let outcome: CaptureOutcome = self.post_in(flow, &operation, &path, body).await?;
+        let outcome: CaptureOutcome = self
+            .post_in(flow, &operation, &path, body, |_, _| Ok(()))
+            .await?;
         flow.captures_sent += 1;
         match (&outcome.token, outcome.passed) {
             (Some(token), true) => flow.token = Some(token.clone()),
@@ -464,7 +479,8 @@ impl ResetClient {
 
     /// Step 5: the reservation (R1), kept in the store with the answer.
     /// If the card already has a live one of this kind, it is fetched and
-    /// kept, and the refusal ([`Refusal::AlreadyReserved`]) names it.
+    /// kept (when the authority can be reached), and the refusal
+    /// ([`Refusal::AlreadyReserved`]) names it.
     pub async fn reserve(&self, flow: &mut ResetFlow) -> Result<KeptReservation, ResetError> {
         let Some(evidence) = &flow.evidence else {
             return Err(ResetError::OutOfOrder {
@@ -480,7 +496,7 @@ impl ResetClient {
         }
         let operation = format!("reset/reserve/{}", flow.challenge.challenge_id);
         let body = match flow.pending.take() {
-            Some(p) if p.operation == operation => p.body,
+            Some(p) if p.operation == operation => p.body.to_vec(),
             _ => {
                 let message = reservation_message(
                     &flow.challenge.challenge,
@@ -503,21 +519,30 @@ impl ResetClient {
                 })?
             }
         };
+        // Kept in the transaction that forgets the operation's key: a kill
+        // between the two would leave the phone knowing neither the
+        // reservation nor that a request may have made one.
         let result: Result<Reservation, ResetError> = self
-            .post_in(flow, &operation, "/v1/reservations", body)
+            .post_in(flow, &operation, "/v1/reservations", body, |tx, r| {
+                self.keep(tx, r)
+            })
             .await;
         match result {
-            Ok(reservation) => {
-                let now = self.now();
-                self.store.transaction(|tx| self.keep(tx, &reservation))?;
-                Ok(KeptReservation::at(reservation, now))
-            }
+            Ok(reservation) => Ok(KeptReservation::at(reservation, self.now())),
             Err(ResetError::Refused {
                 error: Refusal::AlreadyReserved,
                 status,
                 id: Some(id),
             }) => {
-                self.fetch(&id).await?;
+                // Keeping the live reservation is best effort when the
+                // authority cannot be reached now: the refusal, final and
+                // naming it, is still the answer (a retry would only be told
+                // the challenge is spent).
+                if let Err(e) = self.fetch(&id).await
+                    && !unanswered(&e)
+                {
+                    return Err(e);
+                }
                 Err(ResetError::Refused {
                     error: Refusal::AlreadyReserved,
                     status,
@@ -602,8 +627,8 @@ impl ResetClient {
             })
             .await
             .inspect_err(|e| {
-                if !e.is_retryable() {
-                    // A final refusal: the kept body is of no further use.
+                if !unanswered(e) {
+                    // A final answer: the kept body is of no further use.
                     let _ = self.store.transaction(|tx| tx.remove_setting(&setting));
                 }
             })?;
@@ -637,21 +662,20 @@ impl ResetClient {
     }
 
     /// A `POST` inside a flow: on a retryable failure the body is kept in
-    /// the flow, to go again with the same key.
+    /// the flow, to go again with the same key. `keep` as for [`Self::post`].
     async fn post_in<T: DeserializeOwned>(
         &self,
         flow: &mut ResetFlow,
         operation: &str,
         path: &str,
         body: Vec<u8>,
+        keep: impl FnOnce(&StoreTx<'_>, &T) -> Result<(), StoreError>,
     ) -> Result<T, ResetError> {
-        let result = self
-            .post(operation, path, body.clone(), |_, _| Ok(()))
-            .await;
-        if matches!(&result, Err(e) if e.is_retryable()) {
+        let result = self.post(operation, path, body.clone(), keep).await;
+        if matches!(&result, Err(e) if unanswered(e)) {
             flow.pending = Some(Pending {
                 operation: operation.to_owned(),
-                body,
+                body: Zeroizing::new(body),
             });
         }
         result
@@ -659,7 +683,8 @@ impl ResetClient {
 
     /// A state-changing request: its idempotency key is committed before
     /// it is sent and forgotten, with `keep`'s writes, once a final answer
-    /// (an outcome or a refusal) arrives. A retryable failure keeps the key.
+    /// (an outcome, a refusal or a lock-out) arrives. A request left
+    /// [`unanswered`] keeps the key.
     async fn post<T: DeserializeOwned>(
         &self,
         operation: &str,
@@ -677,7 +702,7 @@ impl ResetClient {
                 tx.finish_operation(operation)?;
                 Ok::<_, StoreError>(())
             })?,
-            Err(e) if !e.is_retryable() => {
+            Err(e) if !unanswered(e) => {
                 self.store
                     .transaction(|tx| tx.finish_operation(operation))?;
             }
@@ -705,7 +730,7 @@ impl ResetClient {
         let retry_after = response.retry_after(self.now());
         match response.status {
             200..=299 => {
-                serde_json::from_slice(&response.body).map_err(|e| ResetError::BadAnswer {
+                serde_json::from_slice(&response.body).map_err(|e| ResetError::AnswerGarbled {
                     what: format!("status {}: {e}", response.status),
                 })
             }
@@ -752,6 +777,22 @@ impl ResetClient {
                 .transaction(|tx| tx.record_clock_offset(&self.authority, &offset))?;
         }
         Ok(())
+    }
+}
+
+/// Whether `error` left a request without the authority's final answer (not
+/// reached, no answer, an answer damaged on the way, 429 or 503 from the way
+/// there): the same request then
+/// goes again under the same idempotency key. Anything else, a lock-out
+/// included, is the answer the authority keeps under that key and would
+/// give again (`docs/reset-protocol.md`, "Conventions"), so a later attempt
+/// needs a new key: after an R11 lock-out lifts, a retry under the old key
+/// would only be told "locked out" again.
+fn unanswered(error: &ResetError) -> bool {
+    match error {
+        ResetError::Authority(e) => e.is_retryable(),
+        ResetError::AnswerGarbled { .. } => true,
+        _ => false,
     }
 }
 

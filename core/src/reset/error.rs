@@ -144,7 +144,17 @@ pub enum ResetError {
         /// What must happen before it.
         needs: &'static str,
     },
-    /// The authority's answer did not parse.
+    /// A success answer that does not parse (damaged on the way, or a
+    /// proxy's page). The request may have acted: call the same step again;
+    /// the same request goes under the same key and the authority repeats
+    /// its first answer.
+    #[error("the reset authority's answer was damaged: {what}")]
+    AnswerGarbled {
+        /// What was wrong.
+        what: String,
+    },
+    /// An answer that parses but says something impossible (a passed face
+    /// check without a token), or a request that cannot be written.
     #[error("malformed answer from the reset authority: {what}")]
     BadAnswer {
         /// What was wrong.
@@ -165,6 +175,9 @@ impl ResetError {
         match self {
             Self::Authority(e) => e.is_retryable(),
             Self::Card(CardError::Transport(_)) => true,
+            Self::AnswerGarbled { .. } => true,
+            // The lock-out is the authority's final answer to that request:
+            // a later attempt is a new request (a new flow or capture).
             Self::LockedOut { .. } => true,
             _ => false,
         }

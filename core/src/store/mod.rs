@@ -36,7 +36,16 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// transactions run one at a time.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// A crash test's hook ([`Store::with_write_observer`]); `None` in the
+    /// apps.
+    observer: Option<WriteObserver>,
 }
+
+/// Told of every transaction that changed a row, with `false` just before
+/// its commit (killed there, the process leaves the state before the
+/// change) and `true` just after it (the change is on disk:
+/// `synchronous = FULL`). See [`Store::with_write_observer`].
+type WriteObserver = Box<dyn Fn(bool) + Send + Sync>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,7 +82,20 @@ impl Store {
         migrations::migrate(&mut conn, migrations)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            observer: None,
         })
+    }
+
+    /// A crash test's hook: `observer` is called, with the store locked,
+    /// just before the commit of every transaction that changed a row
+    /// (`committed = false`) and just after it (`true`); read-only
+    /// transactions are not reported. A test process stops there to be
+    /// killed (`tests/tests/reset_faults.rs`). Without an observer,
+    /// [`Store::transaction`] does nothing more than before. The apps never
+    /// set one, and the bindings do not expose it.
+    pub fn with_write_observer(mut self, observer: impl Fn(bool) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
     }
 
     /// The schema version of the open database (the number of migrations run).
@@ -103,12 +125,26 @@ impl Store {
         E: From<StoreError>,
     {
         let mut conn = self.lock();
+        // Only a crash test's observer needs to know whether rows changed.
+        let changes_before = self.observer.as_ref().map(|_| conn.total_changes());
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
         let store_tx = StoreTx { tx };
         let value = change(&store_tx)?;
+        let observer = self
+            .observer
+            .as_ref()
+            .zip(changes_before)
+            .filter(|(_, before)| store_tx.tx.total_changes() != *before)
+            .map(|(observe, _)| observe);
+        if let Some(observe) = observer {
+            observe(false);
+        }
         store_tx.tx.commit().map_err(StoreError::from)?;
+        if let Some(observe) = observer {
+            observe(true);
+        }
         Ok(value)
     }
 
@@ -604,6 +640,27 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_write_observer_hears_of_each_writing_commit_before_and_after() {
+        use std::sync::Arc;
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let log = heard.clone();
+        let store = Store::open_in_memory()
+            .unwrap()
+            .with_write_observer(move |committed| log.lock().unwrap().push(committed));
+        store.transaction(|tx| tx.set_setting("a", "1")).unwrap();
+        // Read-only, and a write that changed no row: not reported.
+        store.transaction(|tx| tx.setting("a")).unwrap();
+        store.transaction(|tx| tx.remove_setting("none")).unwrap();
+        // Rolled back: never reaches the commit.
+        let _: Result<(), AppError> = store.transaction(|tx| {
+            tx.set_setting("b", "2")?;
+            Err(AppError::Declined)
+        });
+        store.transaction(|tx| tx.remove_setting("a")).unwrap();
+        assert_eq!(*heard.lock().unwrap(), [false, true, false, true]);
     }
 
     #[test]

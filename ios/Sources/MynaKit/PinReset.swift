@@ -99,7 +99,7 @@ extension ResetError {
     /// interrupted. Never for a wrong secret or card front.
     public var isRetryable: Bool {
         switch self {
-        case .AuthorityUnavailable, .AuthorityTimeout, .AnswerLost, .Cancelled, .RateLimited,
+        case .AuthorityUnavailable, .AuthorityTimeout, .AnswerLost, .AnswerGarbled, .Cancelled, .RateLimited,
              .OutOfService, .LockedOut, .CardRemoved, .CardLinkFailed:
             return true
         default:

@@ -108,7 +108,7 @@ private inline fun <R> CharArray.wiped(block: (String) -> R): R =
 val ResetException.isRetryable: Boolean
     get() = when (this) {
         is ResetException.AuthorityUnavailable, is ResetException.AuthorityTimeout,
-        is ResetException.AnswerLost, is ResetException.Cancelled,
+        is ResetException.AnswerLost, is ResetException.AnswerGarbled, is ResetException.Cancelled,
         is ResetException.RateLimited, is ResetException.OutOfService,
         is ResetException.LockedOut, is ResetException.CardRemoved,
         is ResetException.CardLinkFailed -> true
