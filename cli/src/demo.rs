@@ -385,6 +385,238 @@ async fn walk(demo: &mut Demo<'_>) -> CmdResult {
             format!("card back in the field, counter read without spending a try: {after}"),
         ],
     )?;
+
+    reset_walk(demo).await
+}
+
+/// The PIN-reset app (issue 8) on a card of its own, an in-process sandbox
+/// authority and the sandbox camera: the card front, one tap, the face
+/// check, the reservation, the kiosk — and a 4-digit PIN refused at Lawson.
+async fn reset_walk(demo: &mut Demo<'_>) -> CmdResult {
+    use std::sync::Arc;
+
+    use mynakit_core::reset::{
+        FrontReading, OtherSecret, ResetClient, ResetError, ResetKind, StoreChain,
+    };
+    use mynakit_core::{AuthorityLink, IdempotencyKey, SoftwareSecureArea, Store, SystemClock};
+    use mynakit_sandbox::reset::{
+        CameraSubject, InProcessLink, Kiosk, KioskError, ResetAuthority, SandboxCamera,
+        SandboxClock,
+    };
+
+    use crate::reset_cmd::{front_human, reservation_lines, reset_failure, snake};
+
+    let other = |e: String| Failure::Other(e);
+    let failed = |e: ResetError| reset_failure(&e);
+    let sandbox = Sandbox::new();
+    let authority = Arc::new(
+        ResetAuthority::in_memory(Arc::new(SandboxClock::new()))
+            .map_err(|e| other(e.to_string()))?,
+    );
+    let link: Arc<dyn AuthorityLink> = Arc::new(InProcessLink::new(authority));
+    let client = ResetClient::new(
+        Arc::clone(&link),
+        Arc::new(Store::open_in_memory().map_err(|e| other(e.to_string()))?),
+        Arc::new(SoftwareSecureArea::in_memory()),
+        Arc::new(SystemClock),
+        "sandbox:demo",
+    )
+    .map_err(failed)?;
+
+    // 12. The card front, as the camera's OCR reads it (R8), misread twice.
+    let holder = sandbox.card().holder().clone();
+    let front_text = format!(
+        "昭和6O年 6月15日生\n{}まで有効\nセキュリティコード {}",
+        holder
+            .card_expiry
+            .format("%Y年%-m月%-d日")
+            .to_string()
+            .replacen('0', "O", 1),
+        holder.security_code
+    );
+    let reading = FrontReading::read(&front_text);
+    let front = reading
+        .card_front()
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let blank = FrontReading::read("生年月日 不詳\n2035年6月15日まで有効\nセキュリティコード 4821");
+    let mut lines: Vec<String> = front_human(&reading, Some(&front))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.push(format!(
+        "a front printing 生年月日 不詳 → {}",
+        blank
+            .card_front()
+            .err()
+            .map_or_else(|| "accepted?!".into(), |e| e.to_string())
+    ));
+    demo.record(
+        "Reset app: read the card front (R8: misreads corrected and listed; R7)",
+        TranscriptStats::default(),
+        None,
+        lines,
+    )?;
+
+    // 13. One tap: the face record, the physical-card check, the other
+    // secret verified and the challenge signed with its key (R4, R10).
+    let pin = OtherSecret::AuthPin(
+        AuthPin::new(&CardSecrets::default().auth_pin)
+            .map_err(|e| Failure::Input(e.to_string()))?,
+    );
+    let mut flow = client
+        .begin(ResetKind::SigningPassword)
+        .await
+        .map_err(failed)?;
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    client
+        .tap(
+            &mut flow,
+            &mut channel,
+            front.check_code(),
+            &pin,
+            LastTry::Refuse,
+        )
+        .await
+        .map_err(failed)?;
+    let photo = match flow.chip_photo() {
+        Some(Ok(photo)) => photo,
+        _ => {
+            return Err(Failure::Verification(
+                "the chip photo does not decode".into(),
+            ));
+        }
+    };
+    demo.record(
+        "Reset app: one tap for the signing password (face record by 照合番号B, PIN, signature)",
+        channel.transcript().stats(),
+        None,
+        vec![
+            format!(
+                "chip photo {}×{} decoded for \"is this you?\"",
+                photo.width(),
+                photo.height()
+            ),
+            "the 4-digit PIN proves the holder (R4); the card signed the authority's challenge"
+                .into(),
+        ],
+    )?;
+
+    // 14. The face check (R2): the authority's actions, the camera's frames.
+    let prompt = client.open_face_check(&mut flow).await.map_err(failed)?;
+    let frames = SandboxCamera::new(CameraSubject::Holder, 8).capture(
+        &photo,
+        &prompt.actions,
+        2,
+        client.now(),
+    );
+    let frame_count = frames.len();
+    let result = client
+        .submit_capture(&mut flow, frames)
+        .await
+        .map_err(failed)?;
+    if !result.passed {
+        return Err(failed(ResetError::FaceCheckFailed {
+            attempts_left: result.attempts_left,
+        }));
+    }
+    let reserved = client.reserve(&mut flow).await.map_err(failed)?;
+    let mut lines = vec![format!(
+        "face check: {} actions asked ({}), {frame_count} frames → passed (the phone never sees a score)",
+        prompt.actions.len(),
+        prompt
+            .actions
+            .iter()
+            .map(snake)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )];
+    lines.extend(reservation_lines(&reserved));
+    demo.record(
+        "Reset app: face check (R2), then the reservation (R1, R5: 24 h; R6: kiosks)",
+        TranscriptStats::default(),
+        None,
+        lines,
+    )?;
+
+    // 15. The kiosk at Seven-Eleven redeems it; the new password verifies.
+    let key = || IdempotencyKey::generate().map_err(|e| other(e.to_string()));
+    let new_password = "NEWPASS9";
+    // The kiosk holds the card for the whole redemption (no lock across
+    // an await): a copy of the card, put back afterwards.
+    let mut card = sandbox.card().clone();
+    let redeemed = Kiosk::new(Arc::clone(&link), StoreChain::SevenEleven)
+        .redeem(
+            &mut card,
+            ResetKind::SigningPassword,
+            &CardSecrets::default().auth_pin,
+            new_password,
+            &key()?,
+        )
+        .await
+        .map_err(|e| other(e.to_string()))?;
+    *sandbox.card() = card;
+    let old_password = SigningPassword::new(&CardSecrets::default().signing_password)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let old = describe(
+        fresh(&sandbox, LinkSwitches::default())
+            .jpki()
+            .verify_signing_password(&old_password, LastTry::Refuse)
+            .await,
+    );
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    let password = SigningPassword::new(new_password).map_err(|e| Failure::Input(e.to_string()))?;
+    channel
+        .jpki()
+        .verify_signing_password(&password, LastTry::Refuse)
+        .await?;
+    demo.record(
+        "Kiosk at Seven-Eleven: the reservation redeemed, the new signing password verifies",
+        channel.transcript().stats(),
+        None,
+        vec![
+            format!(
+                "reservation {}: {} at seven_eleven",
+                redeemed.id,
+                snake(&redeemed.state)
+            ),
+            "VERIFY with the new signing password: verified".into(),
+            format!("VERIFY with the old one: {old}"),
+        ],
+    )?;
+
+    // 16. A 4-digit PIN reservation (R3: no face check) is refused at Lawson (R6).
+    let password = OtherSecret::SigningPassword(password);
+    let mut flow = client.begin(ResetKind::AuthPin).await.map_err(failed)?;
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    client
+        .tap(
+            &mut flow,
+            &mut channel,
+            front.check_code(),
+            &password,
+            LastTry::Refuse,
+        )
+        .await
+        .map_err(failed)?;
+    let pin_reserved = client.reserve(&mut flow).await.map_err(failed)?;
+    let mut card = sandbox.card().clone();
+    let lawson = Kiosk::new(Arc::clone(&link), StoreChain::Lawson)
+        .redeem(&mut card, ResetKind::AuthPin, new_password, "5678", &key()?)
+        .await;
+    *sandbox.card() = card;
+    let refused = match lawson {
+        Err(KioskError::Authority(refusal)) => refusal.to_string(),
+        Err(e) => return Err(other(format!("the Lawson kiosk failed otherwise: {e}"))),
+        Ok(_) => return Err(other("a Lawson kiosk reset a 4-digit PIN (R6)".into())),
+    };
+    let mut lines = reservation_lines(&pin_reserved);
+    lines.push(format!("at a Lawson kiosk → refused: {refused}"));
+    demo.record(
+        "Reset app: a 4-digit PIN reservation (R3: one tap, no face check), refused at Lawson (R6)",
+        channel.transcript().stats(),
+        None,
+        lines,
+    )?;
     Ok(())
 }
 

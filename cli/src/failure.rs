@@ -33,6 +33,17 @@ pub mod exit {
     /// The authority refused: the JSON's `refusal` is its error
     /// (`reservation_expired` R5, `chain_refused` R6, `already_redeemed`, …).
     pub const AUTHORITY_REFUSED: u8 = 13;
+    /// The card front's birth date is blank, unknown or missing: the reset
+    /// app cannot be used with this card (rules.md R7).
+    pub const BIRTH_DATE_UNKNOWN: u8 = 14;
+    /// The face check did not pass (R2); the JSON has `attempts_left`.
+    pub const FACE_CHECK_FAILED: u8 = 15;
+    /// Locked out after too many failures (R11); the JSON has `until` and
+    /// `retry_after` (seconds), when the authority said.
+    pub const LOCKED_OUT: u8 = 16;
+    /// A reservation of this kind is live already (one per card and kind);
+    /// the JSON has its `id`.
+    pub const ALREADY_RESERVED: u8 = 17;
 }
 
 /// A failed command.
@@ -63,6 +74,18 @@ pub enum Failure {
     },
     /// Anything else.
     Other(String),
+    /// A failure with an exit code and kind of its own, and fields for the
+    /// JSON (the reset commands).
+    Coded {
+        /// The exit code (see [`exit`]).
+        code: u8,
+        /// The stable machine-readable kind.
+        kind: &'static str,
+        /// The human message.
+        message: String,
+        /// More fields of the JSON `error` object.
+        details: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 impl From<CardError> for Failure {
@@ -103,6 +126,7 @@ impl Failure {
             Self::AuthorityUnavailable { .. } => exit::AUTHORITY_UNAVAILABLE,
             Self::AuthorityRefused { .. } => exit::AUTHORITY_REFUSED,
             Self::Other(_) => exit::OTHER,
+            Self::Coded { code, .. } => *code,
         }
     }
 
@@ -134,6 +158,7 @@ impl Failure {
             Self::AuthorityUnavailable { .. } => "authority_unavailable",
             Self::AuthorityRefused { .. } => "authority_refused",
             Self::Other(_) => "error",
+            Self::Coded { kind, .. } => kind,
         }
     }
 
@@ -147,9 +172,11 @@ impl Failure {
                 "the card does not report its PIN counter now; nothing was sent. Rerun with --allow-last-try to send the PIN anyway".into()
             }
             Self::Card(e) => e.to_string(),
-            Self::Input(m) | Self::Verification(m) | Self::Unsupported(m) | Self::Other(m) => {
-                m.clone()
-            }
+            Self::Input(m)
+            | Self::Verification(m)
+            | Self::Unsupported(m)
+            | Self::Other(m)
+            | Self::Coded { message: m, .. } => m.clone(),
             Self::AuthorityUnavailable { message, .. } | Self::AuthorityRefused { message, .. } => {
                 message.clone()
             }
@@ -165,6 +192,11 @@ impl Failure {
             ) => error["tries_left"] = json!(tries_left),
             Self::Card(CardError::VerifyOutcomeUnknown { tries_left, .. }) => {
                 error["tries_left"] = json!(tries_left)
+            }
+            Self::Coded { details, .. } => {
+                for (name, value) in details {
+                    error[name.as_str()] = value.clone();
+                }
             }
             Self::AuthorityUnavailable { retry_after, .. } => {
                 error["retry_after"] = json!(retry_after)

@@ -24,6 +24,7 @@ mod bench;
 mod card_cmd;
 mod demo;
 mod failure;
+mod home;
 mod kiosk_cmd;
 mod output;
 #[cfg(feature = "pcsc")]
@@ -32,6 +33,7 @@ mod reader;
 #[cfg(feature = "pcsc")]
 mod reader_memory;
 mod readers_cmd;
+mod reset_cmd;
 mod sandbox_cmd;
 mod secrets;
 
@@ -70,6 +72,8 @@ enum Command {
     /// The sandbox virtual card outside this process: served through vpcd, its transcript.
     #[command(subcommand)]
     Sandbox(sandbox_cmd::SandboxCommand),
+    /// The PIN-reset app (issue 8): card front, reservation, kept reservations.
+    Reset(reset_cmd::ResetArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Readers => readers_cmd::run(&out),
         Command::Bench(args) => bench::run(&args, &cli.reader, &out),
         Command::Sandbox(command) => sandbox_cmd::run(command, &cli.reader, &out),
+        Command::Reset(args) => reset_cmd::run(args, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

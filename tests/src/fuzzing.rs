@@ -37,12 +37,13 @@ use crate::{FRONT_BIRTH_DATE, FRONT_EXPIRY, FRONT_SECURITY_CODE, PIN, SIGNING_PA
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every harness, by target name.
-pub const TARGETS: [Target; 8] = [
+pub const TARGETS: [Target; 9] = [
     ("apdu", apdu),
     ("channel", channel),
     ("records", records),
     ("certificate", certificate),
     ("card_front", card_front),
+    ("card_front_text", card_front_text),
     ("virtual_card", virtual_card),
     ("vpcd", vpcd),
     ("picture", picture),
@@ -470,6 +471,81 @@ pub fn card_front(data: &[u8]) {
     let _ = CheckCodeB::from_card_front(birth, expiry, code);
 }
 
+/// The whole card front as the camera's OCR gives it (issue 8, R7, R8):
+/// `FrontReading::read` on any text.
+///
+/// Properties: every correction turns a character into an ASCII digit, and
+/// names the character at its position in the field's text; a full reading
+/// has a 4-digit security code and the 照合番号B the core forms from the
+/// same fields; and a My Number on a line of its own changes nothing but
+/// the count of ignored numbers (R8: it is never read).
+pub fn card_front_text(data: &[u8]) {
+    use mynakit_core::reset::{FrontField, FrontReading, MAX_FRONT_TEXT_CHARS};
+    use mynakit_core::{CardSecret, SecurityCode};
+
+    let text = String::from_utf8_lossy(data);
+    let reading = FrontReading::read(&text);
+    for correction in reading.corrections() {
+        assert!(correction.to.is_ascii_digit(), "{correction:?}");
+        assert_ne!(correction.from, correction.to);
+        let field_text = match correction.field {
+            FrontField::BirthDate => reading.birth_date_text(),
+            FrontField::ExpiryYear => reading.expiry_text(),
+            FrontField::SecurityCode => None,
+        };
+        match field_text {
+            Some(field) => assert_eq!(
+                field.chars().nth(correction.position),
+                Some(correction.from),
+                "{correction:?}"
+            ),
+            None => assert!(
+                correction.field == FrontField::SecurityCode && correction.position < 4,
+                "{correction:?}"
+            ),
+        }
+    }
+    let summary = |reading: &FrontReading| {
+        (
+            reading.birth_date(),
+            reading.birth_date_text().map(str::to_owned),
+            reading.expiry_year(),
+            reading.expiry_text().map(str::to_owned),
+            reading.security_code(),
+            reading.corrections().to_vec(),
+            reading.card_front().map(|front| {
+                (
+                    front.security_code_digits().to_owned(),
+                    front.check_code().verify_data().to_vec(),
+                )
+            }),
+        )
+    };
+    if let Ok(front) = reading.card_front() {
+        let digits = front.security_code_digits();
+        assert!(digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()));
+        let code = SecurityCode::new(digits).expect("four digits make a security code");
+        let again = CheckCodeB::new(&front.birth_date(), front.expiry_year(), &code)
+            .expect("the fields formed a code once");
+        assert_eq!(again.verify_data(), front.check_code().verify_data());
+        assert!(
+            front
+                .check_code()
+                .verify_data()
+                .iter()
+                .all(u8::is_ascii_digit)
+        );
+    }
+    if text.chars().count() + 16 <= MAX_FRONT_TEXT_CHARS {
+        let with_number = FrontReading::read(&format!("{text}\n1234 5678 9012"));
+        assert_eq!(summary(&with_number), summary(&reading));
+        assert_eq!(
+            with_number.ignored_long_numbers(),
+            reading.ignored_long_numbers() + 1
+        );
+    }
+}
+
 /// The sample card, built once: building issues certificates (RSA), too
 /// slow to repeat for every input.
 fn sample_card() -> VirtualCard {
@@ -810,6 +886,23 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     .enumerate()
     {
         seeds.push(("card_front", format!("front{i}"), front.as_bytes().to_vec()));
+    }
+    for (i, front) in [
+        "氏名 番号 花子\n住所 東京都千代田区霞が関２－１－２\n昭和60年 6月15日生 性別 女\n2035年 6月15日まで有効\nセキュリティコード 4821",
+        "昭和6O年 B月1S日生\n2O3S年6月15日まで有効\nセキュリティコード ４８Z|",
+        "生年月日 不詳\n2035年3月1日まで有効\nセキュリティコード 1234",
+        "1985年3月1日生 2035年3月1日まで有効 4821",
+        "S60.6.15生 有効期限 令和17年6月15日 ｾｷｭﾘﾃｨｺｰﾄﾞ：48 21",
+        "個人番号 1234 5678 9012\n大正15年12月24日生 2030年まで有効 0001",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        seeds.push((
+            "card_front_text",
+            format!("front_text{i}"),
+            front.as_bytes().to_vec(),
+        ));
     }
     seeds
 }

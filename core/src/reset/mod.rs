@@ -9,6 +9,7 @@
 
 mod client;
 mod error;
+pub mod front;
 pub mod wire;
 
 pub use client::{
@@ -16,6 +17,9 @@ pub use client::{
     ResetClient, ResetFlow,
 };
 pub use error::{Refusal, ResetError};
+pub use front::{
+    CardFront, Correction, FrontError, FrontField, FrontReading, MAX_FRONT_TEXT_CHARS,
+};
 pub use wire::{
     FRAME_HEIGHT, FRAME_WIDTH, Frame, LivenessAction, Reservation, ReservationState, ResetKind,
     StoreChain,
