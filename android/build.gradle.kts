@@ -57,6 +57,9 @@ dependencies {
     implementation("net.java.dev.jna:jna:5.14.0@aar")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.8.1")
     implementation("androidx.annotation:annotation:1.9.1")
+    // OkHttpAuthorityLink: the AuthorityLink over the app's HTTP stack (the
+    // version the JVM suite tests, bindings/tests/kotlin-deps/pom.xml).
+    implementation("com.squareup.okhttp3:okhttp:5.5.1")
 }
 
 val cargoNdkBuild by tasks.registering(Exec::class) {

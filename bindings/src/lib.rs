@@ -4,6 +4,12 @@
 //! lives in the core. This crate adds
 //! - the [`CardTransport`] foreign trait the app implements (IsoDep, CoreNFC)
 //!   and its adapter to the core's transport trait;
+//! - the [`AuthorityLink`] foreign trait (OkHttp, URLSession), its records
+//!   and its typed [`LinkError`], and its adapter to the core's link;
+//! - the [`SecureArea`] foreign trait (Android Keystore, Secure Enclave)
+//!   for the installation key, and its adapter to the core's;
+//! - [`PinResetClient`], the PIN-reset flow (issue 8) over the core's
+//!   `ResetClient`, with one flat error enum, [`ResetError`];
 //! - [`CardSession`], which lends the core's channel to one async call at a
 //!   time and survives a cancelled call;
 //! - records and enums for the core's results, and one error enum,
@@ -15,8 +21,8 @@
 //! and never logged.
 //!
 //! With the `sandbox` feature (test builds only) the library also exports
-//! the sandbox virtual card and a function that panics, for the binding
-//! tests.
+//! the sandbox virtual card, the sandbox camera, the core's software secure
+//! area and a function that panics, for the binding tests.
 
 // Nothing may panic across the FFI on data from the app or the card.
 #![cfg_attr(
@@ -32,9 +38,12 @@
 
 uniffi::setup_scaffolding!();
 
+mod authority;
 mod error;
 mod progress;
 mod records;
+mod reset;
+mod secure_area;
 mod session;
 mod transport;
 mod trust;
@@ -42,6 +51,10 @@ mod trust;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 
+pub use authority::{
+    AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, HttpHeader, HttpMethod,
+    LinkError, new_idempotency_key, send_to_authority,
+};
 pub use error::{MynaKitError, TransportFailure, UntrustedReason};
 pub use progress::ProgressListener;
 pub use records::{
@@ -49,12 +62,17 @@ pub use records::{
     CertificateRole, ExpiryState, Hierarchy, PersonalAttributes, PinKind, PinState, Sex, TokenKind,
     TranscriptStats, TrustedAnchor,
 };
+pub use reset::{
+    CaptureResult, FaceCheckPrompt, Frame, KeptReservation, LivenessAction, PinResetClient,
+    Refusal, Reservation, ReservationState, ResetError, ResetFlow, ResetKind, StoreChain,
+};
+pub use secure_area::{SecureArea, SecureAreaError};
 pub use session::CardSession;
 pub use transport::{CardTransport, LinkCapabilities};
 pub use trust::{TrustAnchors, certificate_expiry, parse_certificate, verify_signature};
 
 #[cfg(feature = "sandbox")]
 pub use sandbox::{
-    SandboxHolder, VirtualCard, VirtualLink, VirtualLinkSwitches, sandbox_panic,
-    sandbox_panic_async,
+    SandboxCameraSubject, SandboxHolder, VirtualCard, VirtualLink, VirtualLinkSwitches,
+    sandbox_camera_frames, sandbox_panic, sandbox_panic_async, software_secure_area_in_memory,
 };

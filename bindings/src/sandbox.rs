@@ -1,17 +1,24 @@
 //! Test-only exports (feature `sandbox`, never in an app build): the sandbox
 //! virtual card behind a link that Kotlin or Swift test transports forward
-//! APDUs to, with the link's fault switches, and functions that panic.
+//! APDUs to, with the link's fault switches, functions that panic, the
+//! sandbox camera (frames for the reset's face check) and the core's
+//! software secure area.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
 
 use mynakit_core::JpkiKey;
 use mynakit_core::layout::{Application, jpki, kenhojo, kenmen};
 use mynakit_core::{CardChannel, CardTransport as _};
+use mynakit_sandbox::reset::{CameraSubject, SandboxCamera};
 use mynakit_sandbox::{CardConfig, LinkSwitches, Removal, RemovalPoint, Sandbox, VirtualTransport};
 
 use crate::error::{MynaKitError, TransportFailure};
 use crate::records::{CalendarDate, PinKind, Sex};
+use crate::reset::{Frame, LivenessAction, ResetError, ResetFlow};
+use crate::secure_area::{SecureArea, SecureAreaError};
 use crate::session::CardSession;
 use crate::transport::LinkCapabilities;
 
@@ -260,4 +267,90 @@ pub fn sandbox_panic(message: String) -> Result<u32, MynaKitError> {
 #[allow(clippy::panic)] // The deliberate panic the binding tests need.
 pub async fn sandbox_panic_async(message: String) -> u32 {
     panic!("{message}")
+}
+
+/// Who is in front of the sandbox camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SandboxCameraSubject {
+    /// The card's holder (frames drawn from the chip photo).
+    Holder,
+    /// Someone else.
+    AnotherHolder,
+    /// The holder wearing a mask (R2: fails).
+    Masked,
+    /// The holder wearing sunglasses (R2: fails).
+    Sunglasses,
+}
+
+impl From<SandboxCameraSubject> for CameraSubject {
+    fn from(s: SandboxCameraSubject) -> Self {
+        match s {
+            SandboxCameraSubject::Holder => Self::Holder,
+            SandboxCameraSubject::AnotherHolder => Self::AnotherHolder,
+            SandboxCameraSubject::Masked => Self::Masked,
+            SandboxCameraSubject::Sunglasses => Self::Sunglasses,
+        }
+    }
+}
+
+/// The sandbox camera's frames of `subject` performing `actions` (a neutral
+/// frame, then `frames_per_action` per action, one second apart from
+/// `start`), drawn from the chip photo `flow` read in its tap: what a
+/// phone's camera gives the app for `PinResetClient::submit_capture`.
+/// Deterministic for a `seed`.
+#[uniffi::export]
+pub fn sandbox_camera_frames(
+    flow: Arc<ResetFlow>,
+    subject: SandboxCameraSubject,
+    actions: Vec<LivenessAction>,
+    frames_per_action: u32,
+    start: SystemTime,
+    seed: u64,
+) -> Result<Vec<Frame>, ResetError> {
+    let photo = flow.chip_picture()?.ok_or_else(|| ResetError::OutOfOrder {
+        step: "the sandbox camera".into(),
+        needs: "the tap (the chip photo)".into(),
+    })?;
+    let start: DateTime<Utc> = start.into();
+    let actions: Vec<_> = actions.into_iter().map(Into::into).collect();
+    let per_action = usize::try_from(frames_per_action).unwrap_or(usize::MAX);
+    Ok(SandboxCamera::new(subject.into(), seed)
+        .capture(&photo, &actions, per_action, start)
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+/// The core's software stand-in for a secure area (`SoftwareSecureArea`):
+/// P-256 keys in process memory. **Not secure hardware**: for tests, never
+/// in an app (a phone uses `AndroidKeystoreSecureArea` or
+/// `SecureEnclaveSecureArea`).
+struct SoftwareSecureArea(mynakit_core::SoftwareSecureArea);
+
+#[async_trait::async_trait]
+impl SecureArea for SoftwareSecureArea {
+    async fn create_key(&self, alias: String) -> Result<Vec<u8>, SecureAreaError> {
+        Ok(mynakit_core::SecureArea::create_key(&self.0, alias).await?)
+    }
+
+    async fn public_key(&self, alias: String) -> Result<Option<Vec<u8>>, SecureAreaError> {
+        Ok(mynakit_core::SecureArea::public_key(&self.0, alias).await?)
+    }
+
+    async fn sign(&self, alias: String, message: Vec<u8>) -> Result<Vec<u8>, SecureAreaError> {
+        Ok(mynakit_core::SecureArea::sign(&self.0, alias, message).await?)
+    }
+
+    async fn delete_key(&self, alias: String) -> Result<bool, SecureAreaError> {
+        Ok(mynakit_core::SecureArea::delete_key(&self.0, alias).await?)
+    }
+}
+
+/// A software secure area (the core's `SoftwareSecureArea`) with its keys
+/// in memory: **not secure hardware**, for the binding tests only.
+#[uniffi::export]
+pub fn software_secure_area_in_memory() -> Arc<dyn SecureArea> {
+    Arc::new(SoftwareSecureArea(
+        mynakit_core::SoftwareSecureArea::in_memory(),
+    ))
 }

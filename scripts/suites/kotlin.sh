@@ -11,7 +11,7 @@
 #                                      (release build; see BENCHMARKS.md)
 #
 # Installs what it needs on a fresh Debian machine: a JDK, Maven and npm from
-# apt; kotlinx-coroutines, JNA, JUnit (Jupiter 6) and android-all from Maven
+# apt; kotlinx-coroutines, JNA, OkHttp, JUnit (Jupiter 6) and android-all from Maven
 # Central (bindings/tests/kotlin-deps/pom.xml, `mvn dependency:copy-dependencies`,
 # cached in ~/.m2 and target/); the Kotlin compiler from npm, cached under target/.
 set -euo pipefail
@@ -63,8 +63,9 @@ dep_jar() {
 COROUTINES=$(dep_jar kotlinx-coroutines-core-jvm)
 JNA_JAR=$(dep_jar jna)
 ANDROID_ALL=$(dep_jar android-all)
+OKHTTP_CP=$(dep_jar okhttp-jvm):$(dep_jar okio-jvm)
 JUNIT_CP=$(ls "$DEPS"/lib/junit-*.jar "$DEPS"/lib/opentest4j-*.jar "$DEPS"/lib/apiguardian-*.jar "$DEPS"/lib/jspecify-*.jar | tr '\n' ':')
-log "using $(basename "$COROUTINES"), $(basename "$JNA_JAR"), $(basename "$ANDROID_ALL"), $(ls "$DEPS"/lib | grep -o 'junit-jupiter-api-[0-9.]*' | head -1)"
+log "using $(basename "$COROUTINES"), $(basename "$JNA_JAR"), $(basename "${OKHTTP_CP%%:*}"), $(basename "$ANDROID_ALL"), $(ls "$DEPS"/lib | grep -o 'junit-jupiter-api-[0-9.]*' | head -1)"
 
 # --- Kotlin compiler (npm package with the JVM compiler) --------------------
 if [ ! -x "$KOTLINC_HOME/bin/kotlinc-jvm" ]; then
@@ -89,6 +90,15 @@ mkdir -p "$WORK/lib" "$WORK/gen" "$WORK/classes"
 # A private copy, so a later cargo build cannot swap the library under the JVM.
 cp "$ROOT/target/$PROFILE_DIR/libmynakit.so" "$WORK/lib/libmynakit.so"
 
+# The served sandbox authority the reset tests talk to over loopback HTTP
+# (`mynakit sandbox serve --listen 127.0.0.1:0`), the desktop CLI's binary.
+EXTRA_JAVA_OPTS=()
+if [ "$MODE" = test ]; then
+  log "building the mynakit CLI (the served sandbox authority)"
+  cargo build --locked --quiet -p mynakit-cli --bin mynakit
+  EXTRA_JAVA_OPTS+=("-Dmynakit.cli=$ROOT/target/debug/mynakit")
+fi
+
 log "generating Kotlin"
 # Library mode runs `cargo metadata` to find uniffi.toml: run it inside the crate.
 (cd "$ROOT/bindings" && "$BINDGEN" generate --library "$WORK/lib/libmynakit.so" \
@@ -98,7 +108,7 @@ log "generating Kotlin"
 # The generated bindings and MynaKit.kt are plain Kotlin; IsoDepTransport.kt
 # and NfcReaderMode.kt compile against the real Android API (android-all).
 # android-all goes last on the classpath: only android.* is taken from it.
-CP=$JNA_JAR:$COROUTINES:$JUNIT_CP$ANDROID_ALL
+CP=$JNA_JAR:$COROUTINES:$OKHTTP_CP:$JUNIT_CP$ANDROID_ALL
 sources=(
   "$WORK/gen/jp/mynakit/mynakit.kt"
   "$ROOT"/android/src/main/kotlin/jp/mynakit/*.kt
@@ -116,4 +126,5 @@ log "compiling ${#sources[@]} Kotlin files"
 log "running $MAIN"
 RUST_BACKTRACE=0 java -cp "$WORK/classes:$KOTLIN_STDLIB:$CP" \
   -Duniffi.component.mynakit.libraryOverride="$WORK/lib/libmynakit.so" \
+  ${EXTRA_JAVA_OPTS[@]+"${EXTRA_JAVA_OPTS[@]}"} \
   "$MAIN"

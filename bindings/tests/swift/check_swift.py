@@ -44,7 +44,7 @@ DOC_ATTRIBUTE = "@_documentation(visibility: private)"
 # tuple, as UniFFI generates for foreign methods returning nothing.
 UNIT_CLOSURE = "{ () }"
 
-# Names from Swift, Foundation, XCTest, CoreNFC and PackageDescription that the
+# Names from Swift, Foundation, XCTest, CoreNFC, CryptoKit, Security and PackageDescription that the
 # hand-written Swift uses. A name outside this list and outside the Swift
 # sources is reported as unknown (a typo the compiler would reject).
 EXTERNAL_NAMES = {
@@ -55,9 +55,21 @@ EXTERNAL_NAMES = {
     "Calendar", "NSLock", "value", "count", "isEmpty", "utf8", "down", "gregorian",
     "localizedDescription", "code", "timeIntervalSince1970", "year", "month", "day",
     "defer",  # `x(); defer { … }` on one line parses as a call with a trailing closure
+    "hasSuffix", "dropLast", "UInt16",
+    "init",  # `self.init(…)` in a convenience initialiser
+    # Foundation networking (URLSessionAuthorityLink)
+    "URL", "URLSession", "URLRequest", "addValue", "ephemeral",
+    "cannotFindHost", "cannotConnectToHost", "dnsLookupFailed", "notConnectedToInternet",
+    "secureConnectionFailed", "serverCertificateUntrusted", "serverCertificateHasBadDate",
+    "serverCertificateNotYetValid", "serverCertificateHasUnknownRoot", "clientCertificateRejected",
+    "appTransportSecurityRequiresSecureConnection", "unsupportedURL", "badURL",
+    "internationalRoamingOff", "dataNotAllowed", "timedOut", "cancelled",
+    "URLError", "networkConnectionLost",
+    # CryptoKit and Security (SecureEnclaveSecureArea)
+    "PrivateKey", "SecItemAdd", "SecItemCopyMatching", "SecItemDelete",
     # XCTest
     "XCTAssertEqual", "XCTAssertTrue", "XCTAssertFalse", "XCTAssertNil", "XCTFail",
-    "XCTAssertThrowsError",
+    "XCTAssertThrowsError", "XCTAssertNotNil",
     "withTaskCancellationHandler", "withCheckedThrowingContinuation", "removeFirst",
     "success", "failure",
     # CoreNFC

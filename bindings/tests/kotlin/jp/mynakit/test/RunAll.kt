@@ -18,6 +18,9 @@ val TEST_CLASSES = listOf(
     TrustTest::class.java,
     EntryPointTest::class.java,
     IsoDepTransportTest::class.java,
+    AuthorityLinkTest::class.java,
+    SecureAreaTest::class.java,
+    PinResetTest::class.java,
 )
 
 /**
