@@ -444,10 +444,15 @@ pub enum ResetError {
     /// The other secret (R4) is blocked: only the municipal office helps.
     #[error("the PIN is blocked")]
     PinBlocked,
-    /// One try is left: ask the user to confirm, then tap again with
-    /// `allow_last_try`. Nothing was sent.
+    /// One try of the other secret is left: ask the user to confirm, then
+    /// tap again with `allow_last_try`. Nothing was sent.
     #[error("only one try is left; confirm before spending it")]
     LastTryNeedsConfirmation,
+    /// 照合番号B has one try left (its limit is not published): check the
+    /// card front with the user, call `allow_check_code_last_try` on the
+    /// flow and tap again. Nothing was sent.
+    #[error("照合番号B has one try left; confirm the card front before spending it")]
+    CheckCodeLastTry,
     /// The card does not report its counter: confirm, then tap again with
     /// `allow_last_try`. Nothing was sent.
     #[error("the card does not report its counter; confirm before sending the secret")]
@@ -673,9 +678,13 @@ impl From<core_reset::ResetError> for ResetError {
                 retry_after,
             },
             E::FaceCheckFailed { attempts_left } => Self::FaceCheckFailed { attempts_left },
+            E::CheckCodeLastTry => Self::CheckCodeLastTry,
             E::NotPhysicalCard { label } => Self::NotPhysicalCard { label },
             E::BirthDateUnknown => Self::BirthDateUnknown,
             E::WrongSecretForKind => Self::WrongSecretForKind,
+            E::NotAReservationId { id } => Self::InvalidInput {
+                reason: format!("not a reservation id: {id:?}"),
+            },
             E::OutOfOrder { step, needs } => Self::OutOfOrder {
                 step: step.to_owned(),
                 needs: needs.to_owned(),
@@ -802,6 +811,15 @@ impl ResetFlow {
             .is_some_and(|f| f.face_check_passed())
     }
 
+    /// Records the user's consent to spend 照合番号B's last try, after a
+    /// tap answered `CheckCodeLastTry`; the next tap may spend it.
+    pub fn allow_check_code_last_try(&self) -> Result<(), ResetError> {
+        let mut slot = lock(&self.slot);
+        let flow = slot.as_mut().ok_or(ResetError::Busy)?;
+        flow.allow_check_code_last_try();
+        Ok(())
+    }
+
     /// The chip's face photo as PNG, for the app's "is this you?" screen;
     /// `None` before the tap. Personal data: show it, never log or keep it.
     pub fn chip_photo_png(&self) -> Result<Option<Vec<u8>>, ResetError> {
@@ -900,7 +918,9 @@ impl PinResetClient {
     /// verifies `other_secret` (R4: the 4-digit PIN for a signing-password
     /// reset, the signing password for a PIN reset) and has the card sign
     /// the challenge. A wrong 照合番号B spends no JPKI try (it is checked
-    /// first); it is never retried. `allow_last_try` applies to both codes.
+    /// first); it is never retried. `allow_last_try` is the consent to spend
+    /// the other secret's last try; 照合番号B has its own
+    /// (`ResetFlow::allow_check_code_last_try`).
     ///
     /// A tap whose caller is cancelled while the card checks a secret
     /// cannot report whether the card counted a try (the channel goes with

@@ -122,6 +122,10 @@ async fn tap(
         ),
     };
     let mut flow = client.begin(kind).await.map_err(failed)?;
+    if last_try == LastTry::Allow {
+        // Both consents: the other secret's and 照合番号B's own.
+        flow.allow_check_code_last_try();
+    }
     let mut channel = CardChannel::new(sandbox.transport(switches));
     client
         .tap(&mut flow, &mut channel, &code, &other, last_try)

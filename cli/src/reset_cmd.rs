@@ -146,6 +146,10 @@ pub struct ReserveArgs {
     /// Spend the other secret's last try if it comes to that.
     #[arg(long)]
     allow_last_try: bool,
+    /// Spend 照合番号B's last try if it comes to that (its own consent;
+    /// check the card front first).
+    #[arg(long)]
+    allow_check_code_last_try: bool,
     /// Sandbox camera: who is in front of it.
     #[arg(long, value_enum, default_value = "holder")]
     sandbox_face: FaceArg,
@@ -682,6 +686,11 @@ pub fn reset_failure(error: &ResetError) -> Failure {
             json!({ "rule": "R10" }),
         ),
         ResetError::WrongSecretForKind => Failure::Input(error.to_string()),
+        ResetError::CheckCodeLastTry => coded(
+            exit::LAST_TRY,
+            "check_code_last_try",
+            json!({ "confirm_with": "--allow-check-code-last-try" }),
+        ),
         _ => Failure::Other(error.to_string()),
     }
 }
@@ -747,6 +756,9 @@ fn reserve_cmd(app: &AppArgs, args: &ReserveArgs, out: &Output) -> CmdResult {
     let mut tap_round_trips = 0;
     let outcome = pollster::block_on(async {
         let mut flow = client.begin(kind).await?;
+        if args.allow_check_code_last_try {
+            flow.allow_check_code_last_try();
+        }
         let mut channel = CardChannel::new(sandbox.transport(LinkSwitches::default()));
         let tapped = client
             .tap(

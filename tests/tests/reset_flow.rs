@@ -2,6 +2,7 @@
 //! against the reference authority in process: both kinds end to end, the
 //! rules the phone itself enforces (R2–R7, R10), and what the phone keeps.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -356,4 +357,220 @@ fn the_phone_shows_times_by_the_authoritys_clock() {
     .unwrap();
     assert_eq!(restarted.now(), start());
     assert_eq!(phone.clock.now(), start());
+}
+
+#[test]
+fn the_last_try_of_the_check_code_needs_its_own_consent() {
+    let phone = Phone::new();
+    let misread = CheckCodeB::from_card_front(FRONT_BIRTH_DATE, FRONT_EXPIRY, "4822").unwrap();
+    let mut flow = block_on(phone.client.begin(ResetKind::SigningPassword)).unwrap();
+    while phone.tries(Application::Kenmen, kenmen::CHECK_CODE_B) > Some(1) {
+        let wrong = block_on(phone.client.tap(
+            &mut flow,
+            &mut phone.channel(),
+            &misread,
+            &auth_pin(),
+            LastTry::Allow,
+        ));
+        assert!(
+            matches!(
+                wrong,
+                Err(ResetError::Card(
+                    mynakit_core::CardError::WrongCheckCode { .. }
+                ))
+            ),
+            "{wrong:?}"
+        );
+    }
+    // Consent for the PIN's last try is not consent for 照合番号B's.
+    let mut channel = phone.channel();
+    let refused = block_on(phone.client.tap(
+        &mut flow,
+        &mut channel,
+        &front(),
+        &auth_pin(),
+        LastTry::Allow,
+    ));
+    assert!(
+        matches!(refused, Err(ResetError::CheckCodeLastTry)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        phone.tries(Application::Kenmen, kenmen::CHECK_CODE_B),
+        Some(1)
+    );
+    assert!(
+        !channel
+            .transcript()
+            .exchanges()
+            .iter()
+            .any(|e| e.trace_line().contains("<PIN redacted>")),
+        "no code was sent"
+    );
+    flow.allow_check_code_last_try();
+    phone.tap(&mut flow, &auth_pin()).unwrap();
+    assert_eq!(
+        phone.tries(Application::Kenmen, kenmen::CHECK_CODE_B),
+        Some(10),
+        "the right code resets the counter"
+    );
+}
+
+#[test]
+fn a_cancel_of_something_that_is_not_a_reservation_id_sends_nothing() {
+    let phone = Phone::new();
+    for id in ["", "../challenges", "abc?device_key=00", "ab cd"] {
+        assert!(
+            matches!(
+                block_on(phone.client.cancel(id)),
+                Err(ResetError::NotAReservationId { .. })
+            ),
+            "{id:?}"
+        );
+    }
+    assert!(
+        phone
+            .store
+            .transaction(|tx| tx.pending_operations())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Delivers every request to the authority; the chosen one's answer never
+/// comes (the app will cancel the step while it waits).
+struct StallingLink {
+    inner: InProcessLink,
+    stall_path_ending: &'static str,
+    stalled: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl mynakit_core::AuthorityLink for StallingLink {
+    async fn send(
+        &self,
+        request: mynakit_core::AuthorityRequest,
+    ) -> Result<mynakit_core::AuthorityResponse, mynakit_core::LinkError> {
+        let stall = request.path().ends_with(self.stall_path_ending)
+            && !self.stalled.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let answer = self.inner.send(request).await;
+        if stall {
+            std::future::pending::<()>().await;
+        }
+        answer
+    }
+}
+
+#[test]
+fn a_step_cancelled_after_the_authority_acted_goes_again_byte_for_byte() {
+    let phone = Phone::new();
+    let client = ResetClient::new(
+        Arc::new(StallingLink {
+            inner: InProcessLink::new(phone.authority.clone()),
+            stall_path_ending: "/captures",
+            stalled: std::sync::atomic::AtomicBool::new(false),
+        }),
+        phone.store.clone(),
+        phone.secure_area.clone(),
+        phone.clock.clone(),
+        AUTHORITY,
+    )
+    .unwrap();
+    let mut flow = block_on(client.begin(ResetKind::SigningPassword)).unwrap();
+    block_on(client.tap(
+        &mut flow,
+        &mut phone.channel(),
+        &front(),
+        &auth_pin(),
+        LastTry::Refuse,
+    ))
+    .unwrap();
+    let prompt = block_on(client.open_face_check(&mut flow)).unwrap();
+    let photo = flow.chip_photo().unwrap().unwrap();
+    let frames = |seed| {
+        SandboxCamera::new(CameraSubject::Holder, seed).capture(
+            &photo,
+            &prompt.actions,
+            2,
+            client.now(),
+        )
+    };
+    {
+        // The app cancels the capture while it waits: the future is
+        // dropped after the authority judged (and passed) it.
+        let mut capture = Box::pin(client.submit_capture(&mut flow, frames(1)));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(capture.as_mut().poll(&mut context).is_pending());
+    }
+    // The app captures again (other frames): the kept request goes instead,
+    // under its key, and the authority repeats its pass with the token.
+    let again = block_on(client.submit_capture(&mut flow, frames(2))).unwrap();
+    assert!(again.passed, "{again:?}");
+    assert!(flow.face_check_passed());
+    let kept = block_on(client.reserve(&mut flow)).unwrap();
+    assert_eq!(kept.reservation.state, ReservationState::Reserved);
+}
+
+/// Delivers every request; the first reservation's answer is replaced by a
+/// proxy's 502 (the authority acted).
+struct BadGatewayOnce {
+    inner: InProcessLink,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl mynakit_core::AuthorityLink for BadGatewayOnce {
+    async fn send(
+        &self,
+        request: mynakit_core::AuthorityRequest,
+    ) -> Result<mynakit_core::AuthorityResponse, mynakit_core::LinkError> {
+        let hit = request.path() == "/v1/reservations"
+            && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let answer = self.inner.send(request).await?;
+        if hit {
+            return Ok(mynakit_core::AuthorityResponse {
+                status: 502,
+                headers: vec![],
+                body: b"<html>Bad Gateway</html>".to_vec(),
+            });
+        }
+        Ok(answer)
+    }
+}
+
+#[test]
+fn a_proxys_502_after_the_authority_acted_is_retried_under_the_same_key() {
+    let phone = Phone::new();
+    let client = ResetClient::new(
+        Arc::new(BadGatewayOnce {
+            inner: InProcessLink::new(phone.authority.clone()),
+            done: std::sync::atomic::AtomicBool::new(false),
+        }),
+        phone.store.clone(),
+        phone.secure_area.clone(),
+        phone.clock.clone(),
+        AUTHORITY,
+    )
+    .unwrap();
+    let mut flow = block_on(client.begin(ResetKind::AuthPin)).unwrap();
+    block_on(client.tap(
+        &mut flow,
+        &mut phone.channel(),
+        &front(),
+        &signing_password(),
+        LastTry::Refuse,
+    ))
+    .unwrap();
+    let lost = block_on(client.reserve(&mut flow));
+    match &lost {
+        Err(e @ ResetError::Authority(mynakit_core::AuthorityError::AnswerLost { .. })) => {
+            assert!(e.is_retryable())
+        }
+        other => panic!("expected AnswerLost, got {other:?}"),
+    }
+    let kept = block_on(client.reserve(&mut flow)).unwrap();
+    let device_key = block_on(client.installation_key()).unwrap();
+    let made = phone.authority.reservations_of(&device_key).unwrap();
+    assert_eq!(made.len(), 1, "nothing made twice");
+    assert_eq!(made[0].id, kept.reservation.id);
 }

@@ -57,6 +57,10 @@ fn tap(
     let code =
         CheckCodeB::from_card_front(FRONT_BIRTH_DATE, FRONT_EXPIRY, FRONT_SECURITY_CODE).unwrap();
     let mut flow = block_on(client.begin(kind)).unwrap();
+    if last_try == LastTry::Allow {
+        // Both consents: the other secret's and 照合番号B's own.
+        flow.allow_check_code_last_try();
+    }
     let mut channel = CardChannel::new(sandbox.transport(switches));
     block_on(client.tap(&mut flow, &mut channel, &code, &other, last_try)).unwrap();
     assert!(flow.tapped(), "the tap kept its evidence");

@@ -23,6 +23,11 @@ use super::http_date::parse_http_date;
 /// "The Idempotency-Key HTTP Header Field").
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 
+/// The longest wait a `Retry-After` is taken to ask for: 24 hours, a policy
+/// value of ours (RFC 9110 sets no limit). Longer values are read as this,
+/// so a wait always fits the platforms' duration types.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// An HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -247,12 +252,18 @@ impl AuthorityResponse {
     pub fn retry_after(&self, now: DateTime<Utc>) -> Option<Duration> {
         let value = self.header("Retry-After")?.trim();
         if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-            // Digits only, so parsing fails only on overflow: wait "forever".
-            return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+            // Digits only, so parsing fails only on overflow: the longest wait.
+            let seconds = value.parse().unwrap_or(u64::MAX);
+            return Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
         }
         let at = parse_http_date(value)?;
         let from = self.date().unwrap_or(now);
-        Some((at - from).to_std().unwrap_or(Duration::ZERO))
+        Some(
+            (at - from)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_RETRY_AFTER),
+        )
     }
 }
 
@@ -570,7 +581,15 @@ mod tests {
         assert_eq!(with(&[]).retry_after(now), None);
         assert_eq!(
             with(&[("Retry-After", "99999999999999999999999")]).retry_after(now),
-            Some(Duration::from_secs(u64::MAX))
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            with(&[("Retry-After", "86401")]).retry_after(now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            with(&[("Retry-After", "Fri, 01 Mar 2030 12:00:00 GMT")]).retry_after(now),
+            Some(MAX_RETRY_AFTER)
         );
     }
 

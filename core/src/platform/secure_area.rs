@@ -123,7 +123,7 @@ impl SoftwareSecureArea {
             let scalar = Zeroizing::new(key.to_bytes());
             text.push_str(alias);
             text.push('\t');
-            text.push_str(&crate::hex::to_hex(scalar.as_slice()));
+            text.push_str(&Zeroizing::new(crate::hex::to_hex(scalar.as_slice())));
             text.push('\n');
         }
         write_private_atomically(path, text.as_bytes()).map_err(|e| SecureAreaError::Unavailable {
@@ -153,6 +153,12 @@ fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(&temporary)?;
+    // A leftover temporary file keeps the mode it was created with.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)
@@ -182,6 +188,12 @@ fn generate() -> Result<SigningKey, SecureAreaError> {
 #[async_trait::async_trait]
 impl SecureArea for SoftwareSecureArea {
     async fn create_key(&self, alias: String) -> Result<Vec<u8>, SecureAreaError> {
+        // The key file is one `alias<TAB>key` line per key.
+        if alias.is_empty() || alias.contains(['\t', '\n', '\r']) {
+            return Err(SecureAreaError::Unavailable {
+                reason: format!("{alias:?} cannot name a key here"),
+            });
+        }
         let key = generate()?;
         let public = sec1_public(&key);
         let mut keys = self.lock();

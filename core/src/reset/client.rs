@@ -34,6 +34,7 @@ use super::wire::{
 };
 use crate::card::channel::CardChannel;
 use crate::card::check_code::CheckCodeB;
+use crate::card::error::CardError;
 use crate::card::jpki::{DigestInfo, FreeCertificate, Jpki, JpkiKey, TokenKind};
 use crate::card::kenmen::Kenmen;
 use crate::card::pin::{AuthPin, LastTry, SigningPassword};
@@ -84,7 +85,8 @@ struct TapEvidence {
 struct Pending {
     operation: String,
     /// Carries the face record and frames for a capture or reservation:
-    /// wiped when dropped.
+    /// this copy is wiped when dropped (the copies the link and the
+    /// platform's HTTP stack make while sending are theirs).
     body: Zeroizing<Vec<u8>>,
 }
 
@@ -99,7 +101,11 @@ pub struct ResetFlow {
     sessions_opened: u32,
     captures_sent: u32,
     token: Option<Vec<u8>>,
-    pending: Option<Pending>,
+    /// Requests sent (or being sent) without a final answer, by operation.
+    pending: Vec<Pending>,
+    /// Whether the user agreed to spend 照合番号B's last try (its own
+    /// consent: agreeing for the PIN does not agree for this code).
+    check_code_last_try: LastTry,
 }
 
 impl fmt::Debug for ResetFlow {
@@ -123,6 +129,13 @@ impl ResetFlow {
         self.kind
     }
 
+    /// Records that the user agreed to spend the last try of 照合番号B,
+    /// after a tap answered [`ResetError::CheckCodeLastTry`] (its limit is
+    /// not published; the card says when one try is left).
+    pub fn allow_check_code_last_try(&mut self) {
+        self.check_code_last_try = LastTry::Allow;
+    }
+
     /// Whether the tap is done.
     pub fn tapped(&self) -> bool {
         self.evidence.is_some()
@@ -141,6 +154,15 @@ impl ResetFlow {
             .map(|e| Picture::from_jpeg2000(&e.photo_jp2))
     }
 
+    /// The body kept for `operation` from an attempt without a final
+    /// answer, if any (other operations' bodies stay kept).
+    fn pending_body(&self, operation: &str) -> Option<Vec<u8>> {
+        self.pending
+            .iter()
+            .find(|p| p.operation == operation)
+            .map(|p| p.body.to_vec())
+    }
+
     /// Takes the request to send for `operation`: the one kept from an
     /// unanswered attempt of the same operation, or `build`'s.
     fn request_body(
@@ -148,9 +170,9 @@ impl ResetFlow {
         operation: &str,
         build: impl FnOnce() -> Result<Vec<u8>, ResetError>,
     ) -> Result<Vec<u8>, ResetError> {
-        match self.pending.take() {
-            Some(p) if p.operation == operation => Ok(p.body.to_vec()),
-            _ => build(),
+        match self.pending_body(operation) {
+            Some(body) => Ok(body),
+            None => build(),
         }
     }
 }
@@ -307,7 +329,8 @@ impl ResetClient {
             sessions_opened: 0,
             captures_sent: 0,
             token: None,
-            pending: None,
+            pending: Vec::new(),
+            check_code_last_try: LastTry::Refuse,
         })
     }
 
@@ -315,7 +338,9 @@ impl ResetClient {
     /// (`check_code`, from the card front) and the card-verifiable
     /// certificate, checks the JPKI token is a physical card's (R10), reads
     /// the other key's certificate, verifies `other` and has the card sign
-    /// the challenge with that key (R4). `last_try` applies to both codes.
+    /// the challenge with that key (R4). `last_try` is the consent to spend
+    /// the other secret's last try; 照合番号B has its own
+    /// ([`ResetFlow::allow_check_code_last_try`]).
     ///
     /// If the card is pulled away, nothing is kept: tap again (the card
     /// layer never resends a VERIFY and reports a try that may be spent).
@@ -333,8 +358,12 @@ impl ResetClient {
             _ => return Err(ResetError::WrongSecretForKind),
         };
         let record = Kenmen::new(channel)
-            .read_face_record(check_code, last_try)
-            .await?;
+            .read_face_record(check_code, flow.check_code_last_try)
+            .await
+            .map_err(|e| match e {
+                CardError::LastTryNeedsConfirmation => ResetError::CheckCodeLastTry,
+                other => ResetError::Card(other),
+            })?;
         if record.face().birth_date.is_none() {
             return Err(ResetError::BirthDateUnknown);
         }
@@ -442,9 +471,9 @@ impl ResetClient {
         };
         let session_id = session.session_id.clone();
         let operation = format!("reset/capture/{session_id}/{}", flow.captures_sent);
-        let body = match flow.pending.take() {
-            Some(p) if p.operation == operation => p.body.to_vec(),
-            _ => {
+        let body = match flow.pending_body(&operation) {
+            Some(body) => body,
+            None => {
                 let message =
                     capture_message(&session_id, &session.nonce, &evidence.face_record, &frames);
                 let device_signature = self.device_sign(message).await?;
@@ -495,9 +524,9 @@ impl ResetClient {
             });
         }
         let operation = format!("reset/reserve/{}", flow.challenge.challenge_id);
-        let body = match flow.pending.take() {
-            Some(p) if p.operation == operation => p.body.to_vec(),
-            _ => {
+        let body = match flow.pending_body(&operation) {
+            Some(body) => body,
+            None => {
                 let message = reservation_message(
                     &flow.challenge.challenge,
                     flow.kind,
@@ -599,6 +628,7 @@ impl ResetClient {
     /// Cancels reservation `id` (made with this installation key) and keeps
     /// the authority's answer.
     pub async fn cancel(&self, id: &str) -> Result<KeptReservation, ResetError> {
+        let id = reservation_id(id)?;
         let operation = format!("reset/cancel/{id}");
         // The body is kept with the key, so a retry after a restart sends
         // the same signature (a new one would differ: ECDSA is randomized
@@ -636,7 +666,8 @@ impl ResetClient {
     }
 
     async fn fetch(&self, id: &str) -> Result<KeptReservation, ResetError> {
-        let reservation: Reservation = self.get(&format!("/v1/reservations/{id}")).await?;
+        let path = format!("/v1/reservations/{}", reservation_id(id)?);
+        let reservation: Reservation = self.get(&path).await?;
         self.store.transaction(|tx| self.keep(tx, &reservation))?;
         Ok(KeptReservation::at(reservation, self.now()))
     }
@@ -671,12 +702,25 @@ impl ResetClient {
         body: Vec<u8>,
         keep: impl FnOnce(&StoreTx<'_>, &T) -> Result<(), StoreError>,
     ) -> Result<T, ResetError> {
-        let result = self.post(operation, path, body.clone(), keep).await;
-        if matches!(&result, Err(e) if unanswered(e)) {
-            flow.pending = Some(Pending {
+        // Kept before the send: if this future is dropped mid-request (the
+        // app cancelled the step), the retry still sends these bytes under
+        // the key the store already holds.
+        if flow.pending_body(operation).is_none() {
+            flow.pending.push(Pending {
                 operation: operation.to_owned(),
-                body: Zeroizing::new(body),
+                body: Zeroizing::new(body.clone()),
             });
+        }
+        let result = self.post(operation, path, body, keep).await;
+        let settled = match &result {
+            Ok(_) => true,
+            // The answer arrived but could not be kept: the key is still
+            // pending, so the same bytes must go again.
+            Err(ResetError::Store(_)) => false,
+            Err(e) => !unanswered(e),
+        };
+        if settled {
+            flow.pending.retain(|p| p.operation != operation);
         }
         result
     }
@@ -737,6 +781,16 @@ impl ResetClient {
             503 => Err(ResetError::Authority(AuthorityError::OutOfService {
                 retry_after,
             })),
+            // The authority failed inside (it remembers nothing under the
+            // key: `docs/reset-protocol.md`), or a proxy on the way timed
+            // out or failed: the request may or may not have acted, so it
+            // goes again under the same key.
+            408 | 500 | 502 | 504 => Err(ResetError::Authority(AuthorityError::AnswerLost {
+                reason: format!(
+                    "the authority or a proxy answered status {}",
+                    response.status
+                ),
+            })),
             status => {
                 let body: Option<ErrorBody> = serde_json::from_slice(&response.body).ok();
                 let error = body
@@ -793,6 +847,16 @@ fn unanswered(error: &ResetError) -> bool {
         ResetError::Authority(e) => e.is_retryable(),
         ResetError::AnswerGarbled { .. } => true,
         _ => false,
+    }
+}
+
+/// `id` if it has the form of a reservation id (hex digits, at most 64):
+/// it goes into a request path, so nothing else may.
+fn reservation_id(id: &str) -> Result<&str, ResetError> {
+    if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(id)
+    } else {
+        Err(ResetError::NotAReservationId { id: id.to_owned() })
     }
 }
 

@@ -122,6 +122,12 @@ pub enum ResetError {
         /// Captures left in this session.
         attempts_left: u32,
     },
+    /// 照合番号B has one try left (the card says so; its limit is not
+    /// published). Nothing was sent: check the card front with the user,
+    /// then [`crate::reset::ResetFlow::allow_check_code_last_try`] and tap
+    /// again, or send them to the municipal office.
+    #[error("照合番号B has one try left: confirm the card front before spending it")]
+    CheckCodeLastTry,
     /// R10: the JPKI token is not a physical card's (e.g. a smartphone's).
     #[error("only a physical My Number card can be used (token: {label})")]
     NotPhysicalCard {
@@ -136,6 +142,12 @@ pub enum ResetError {
     /// reset the PIN).
     #[error("this reset needs the other secret (R4)")]
     WrongSecretForKind,
+    /// Not a reservation id (hex digits): nothing was sent.
+    #[error("not a reservation id: {id:?}")]
+    NotAReservationId {
+        /// What was given.
+        id: String,
+    },
     /// A step was called before the one it needs (e.g. reserve before the tap).
     #[error("{step} needs {needs} first")]
     OutOfOrder {

@@ -404,24 +404,41 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// What the installation key signs with a capture: a domain label, the
-/// session id, the nonce, SHA-256 of the face record and of the frames'
-/// pixels, so a capture cannot be moved to another session or card.
+/// session id, the nonce, SHA-256 of the face record and SHA-256 over every
+/// frame (its size, capture time, prompted action and pixels, each field of
+/// fixed width or length-prefixed), so neither a frame nor its liveness
+/// evidence can be changed, and a capture cannot be moved to another
+/// session or card.
 pub fn capture_message(
     session_id: &str,
     nonce: &[u8],
     face_record: &[u8],
     frames: &[Frame],
 ) -> Vec<u8> {
-    let mut m = b"mynakit-reset/capture/v1\0".to_vec();
+    let mut m = b"mynakit-reset/capture/v2\0".to_vec();
     m.extend_from_slice(session_id.as_bytes());
     m.push(0);
     m.extend_from_slice(nonce);
     m.extend_from_slice(&digest(face_record));
-    let mut pixels = Sha256::new();
+    let mut evidence = Sha256::new();
+    evidence.update((frames.len() as u64).to_be_bytes());
     for frame in frames {
-        pixels.update(&frame.grey);
+        evidence.update(frame.width.to_be_bytes());
+        evidence.update(frame.height.to_be_bytes());
+        evidence.update(frame.captured_at.timestamp_millis().to_be_bytes());
+        let action: &[u8] = match frame.action {
+            None => b"",
+            Some(LivenessAction::TurnLeft) => b"turn_left",
+            Some(LivenessAction::TurnRight) => b"turn_right",
+            Some(LivenessAction::Nod) => b"nod",
+            Some(LivenessAction::LookUp) => b"look_up",
+        };
+        evidence.update((action.len() as u64).to_be_bytes());
+        evidence.update(action);
+        evidence.update((frame.grey.len() as u64).to_be_bytes());
+        evidence.update(&frame.grey);
     }
-    m.extend_from_slice(&pixels.finalize());
+    m.extend_from_slice(&evidence.finalize());
     m
 }
 

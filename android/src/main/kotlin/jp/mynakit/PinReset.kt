@@ -27,7 +27,8 @@ import okhttp3.OkHttpClient
  * `AuthorityUnavailable`, `RateLimited`, `Refused`, …). After a failure
  * that [isRetryable] says may pass later, call the same step again: the
  * request goes with the same idempotency key, so nothing is created twice.
- * Secrets are taken as [CharArray]s and wiped when the call returns.
+ * Secrets are taken as [CharArray]s, wiped when the call returns; the
+ * String UniFFI passes to Rust is a copy the JVM cannot wipe.
  */
 class PinReset(private val client: PinResetClient) : AutoCloseable {
     /**
