@@ -4,9 +4,12 @@
 //! `<home>/sandbox-card.json` between commands. Reservations are made by
 //! this test through the authority's API, as a phone makes them.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+use common::Served;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,38 +32,6 @@ use mynakit_sandbox::reset::{
 use p256::ecdsa::SigningKey;
 use rsa::Pkcs1v15Sign;
 use sha2::{Digest, Sha256};
-
-/// The served authority; killed (by its own id) when dropped.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mynakit"))
-        .args(["sandbox", "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
-    Served { child, base }
-}
 
 /// A fresh home directory, removed when dropped.
 struct Home(PathBuf);
@@ -319,7 +290,7 @@ fn link(served: &Served) -> HttpAuthorityLink {
 
 #[test]
 fn r4_a_signing_password_reset_redeemed_at_lawson_sets_the_new_password_on_the_saved_card() {
-    let served = serve();
+    let served = Served::start();
     let link = link(&served);
     let home = Home::new("signing");
     let reservation = Phone::new().reserve(&link, ResetKind::SigningPassword);
@@ -368,7 +339,7 @@ fn r4_a_signing_password_reset_redeemed_at_lawson_sets_the_new_password_on_the_s
 
 #[test]
 fn r6_a_pin_reset_at_lawson_is_refused_and_at_seven_eleven_done() {
-    let served = serve();
+    let served = Served::start();
     let link = link(&served);
     let home = Home::new("r6");
     let reservation = Phone::new().reserve(&link, ResetKind::AuthPin);
@@ -409,7 +380,7 @@ fn r6_a_pin_reset_at_lawson_is_refused_and_at_seven_eleven_done() {
 
 #[test]
 fn r5_a_kiosk_refuses_at_24_hours_and_one_second() {
-    let served = serve();
+    let served = Served::start();
     let link = link(&served);
     let home = Home::new("r5");
     let reservation = Phone::new().reserve(&link, ResetKind::AuthPin);
@@ -442,7 +413,7 @@ fn r5_a_kiosk_refuses_at_24_hours_and_one_second() {
 
 #[test]
 fn a_wrong_other_secret_spends_one_try_keeps_the_reservation_and_survives_between_commands() {
-    let served = serve();
+    let served = Served::start();
     let link = link(&served);
     let home = Home::new("wrong");
     let reservation = Phone::new().reserve(&link, ResetKind::AuthPin);
@@ -488,7 +459,7 @@ fn a_wrong_other_secret_spends_one_try_keeps_the_reservation_and_survives_betwee
 
 #[test]
 fn the_last_try_of_the_other_secret_is_spent_only_when_allowed() {
-    let served = serve();
+    let served = Served::start();
     let link = link(&served);
     let home = Home::new("last-try");
     Phone::new().reserve(&link, ResetKind::SigningPassword);
@@ -555,7 +526,7 @@ fn a_badly_formed_secret_is_refused_before_the_card_or_the_authority_is_touched(
 
 #[test]
 fn w12_in_a_maintenance_window_the_kiosk_is_told_when_to_come_back() {
-    let served = serve();
+    let served = Served::start();
     let link = link(&served);
     let home = Home::new("maintenance");
     let reservation = Phone::new().reserve(&link, ResetKind::AuthPin);
@@ -661,7 +632,7 @@ fn the_phone_reserves_with_the_saved_card_and_the_kiosk_redeems_it() {
     use mynakit_core::{AuthPin, CardChannel, CheckCodeB, LastTry, SoftwareSecureArea, Store};
     use mynakit_sandbox::{LinkSwitches, Sandbox};
 
-    let served = serve();
+    let served = Served::start();
     let home = Home::new("phone");
     // The phone (mynakit_core's ResetClient) over loopback HTTP, tapping
     // the sandbox card as its state file keeps it.

@@ -1,9 +1,11 @@
 //! `mynakit reset …` (issue 8): the real binary with a temporary `--home`,
 //! so successive commands behave like one phone.
 
-use std::io::{BufRead, BufReader};
+mod common;
+use common::Served;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 /// A temporary home, removed when dropped.
 struct TempHome(PathBuf);
@@ -204,44 +206,6 @@ fn a_blank_or_unknown_birth_date_stops_with_r7() {
     );
     assert_eq!(out.status.code(), Some(8));
     assert_eq!(json(&out)["error"]["kind"], "security_code_not_found");
-}
-
-/// The served sandbox authority; killed (by its own id) when dropped.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Served {
-    fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mynakit"))
-            .args(["sandbox", "serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned();
-        Self { child, base }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// `mynakit --json reset ARGS --home HOME [--authority URL]`.

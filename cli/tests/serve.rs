@@ -2,8 +2,10 @@
 //! HTTP, driven through mynakit-http's `HttpAuthorityLink` (the desktop's
 //! authority link) as a phone drives its own.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+use common::Served;
+
+use std::process::Command;
 use std::time::Duration;
 
 use mynakit_core::layout::{jpki, kenmen};
@@ -22,38 +24,6 @@ use mynakit_sandbox::reset::{
 };
 use rsa::Pkcs1v15Sign;
 use sha2::{Digest, Sha256};
-
-/// The served authority; killed (by its own id) when dropped.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mynakit"))
-        .args(["sandbox", "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
-    Served { child, base }
-}
 
 fn send(link: &HttpAuthorityLink, request: AuthorityRequest) -> AuthorityResponse {
     pollster::block_on(link.send(request)).unwrap()
@@ -137,7 +107,7 @@ fn reserve_pin(
 
 #[test]
 fn a_pin_reset_reserved_listed_and_cancelled_over_loopback_http() {
-    let served = serve();
+    let served = Served::start();
     let link = HttpAuthorityLink::new(&served.base, Duration::from_secs(10)).unwrap();
     let card = VirtualCard::sample();
     let device = generate_p256().unwrap();
@@ -201,7 +171,7 @@ fn a_pin_reset_reserved_listed_and_cancelled_over_loopback_http() {
 
 #[test]
 fn refusals_reach_the_core_as_typed_errors() {
-    let served = serve();
+    let served = Served::start();
     let link = HttpAuthorityLink::new(&served.base, Duration::from_secs(10)).unwrap();
     // A session for a certificate that is not one.
     let request = serde_json::json!({"auth_certificate": "00", "device_key": "04"});
@@ -226,7 +196,7 @@ fn refusals_reach_the_core_as_typed_errors() {
 
 #[test]
 fn the_served_clock_moves_forward_and_a_reservation_expires_r5() {
-    let served = serve();
+    let served = Served::start();
     let link = HttpAuthorityLink::new(&served.base, Duration::from_secs(10)).unwrap();
     let card = VirtualCard::sample();
     let device = generate_p256().unwrap();
@@ -274,7 +244,7 @@ fn the_served_clock_moves_forward_and_a_reservation_expires_r5() {
 
 #[test]
 fn w12_a_maintenance_window_is_a_typed_503_and_the_retry_after_it_creates_one_reservation() {
-    let served = serve();
+    let served = Served::start();
     let link = HttpAuthorityLink::new(&served.base, Duration::from_secs(10)).unwrap();
     let card = VirtualCard::sample();
     let device = generate_p256().unwrap();
