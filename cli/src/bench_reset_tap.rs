@@ -26,8 +26,9 @@ use crate::output::Output;
 /// Options of `bench reset-tap`.
 #[derive(Debug, Args)]
 pub struct ResetTapBenchArgs {
-    /// The user has confirmed that a last try may be spent (`LastTry::Allow`):
-    /// no counter read before each VERIFY.
+    /// The user has confirmed that a last try may be spent, of the other
+    /// secret (`LastTry::Allow`) and of 照合番号B (its own consent): no
+    /// counter read before each VERIFY.
     #[arg(long)]
     allow_last_try: bool,
     /// Print Markdown tables instead of text.
