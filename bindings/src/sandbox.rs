@@ -18,7 +18,7 @@ use mynakit_sandbox::{CardConfig, LinkSwitches, Removal, RemovalPoint, Sandbox, 
 use crate::error::{MynaKitError, TransportFailure};
 use crate::records::{CalendarDate, PinKind, Sex};
 use crate::reset::{Frame, LivenessAction, ResetError, ResetFlow};
-use crate::secure_area::{SecureArea, SecureAreaError};
+use crate::secure_area::{KeyInfo, KeySpec, SecureArea, SecureAreaError};
 use crate::session::CardSession;
 use crate::transport::LinkCapabilities;
 
@@ -329,12 +329,26 @@ struct SoftwareSecureArea(mynakit_core::SoftwareSecureArea);
 
 #[async_trait::async_trait]
 impl SecureArea for SoftwareSecureArea {
-    async fn create_key(&self, alias: String) -> Result<Vec<u8>, SecureAreaError> {
-        Ok(mynakit_core::SecureArea::create_key(&self.0, alias).await?)
+    async fn create_key(&self, alias: String, spec: KeySpec) -> Result<KeyInfo, SecureAreaError> {
+        Ok(
+            mynakit_core::SecureArea::create_key(&self.0, alias, spec.into())
+                .await?
+                .into(),
+        )
     }
 
-    async fn public_key(&self, alias: String) -> Result<Option<Vec<u8>>, SecureAreaError> {
-        Ok(mynakit_core::SecureArea::public_key(&self.0, alias).await?)
+    async fn key_info(&self, alias: String) -> Result<Option<KeyInfo>, SecureAreaError> {
+        Ok(mynakit_core::SecureArea::key_info(&self.0, alias)
+            .await?
+            .map(Into::into))
+    }
+
+    async fn key_agreement(
+        &self,
+        alias: String,
+        peer_public_key: Vec<u8>,
+    ) -> Result<Vec<u8>, SecureAreaError> {
+        Ok(mynakit_core::SecureArea::key_agreement(&self.0, alias, peer_public_key).await?)
     }
 
     async fn sign(&self, alias: String, message: Vec<u8>) -> Result<Vec<u8>, SecureAreaError> {

@@ -83,9 +83,9 @@ pub use jp::{
 pub use platform::{
     AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, BadHttpDate,
     BadIdempotencyKey, CardTransport, Clock, ClockOffset, CorrectedClock, IDEMPOTENCY_KEY_HEADER,
-    IdempotencyKey, LinkCapabilities, LinkError, ManualClock, Method, RandomUnavailable,
-    SecureArea, SecureAreaError, SoftwareSecureArea, SystemClock, TransportError, format_http_date,
-    parse_http_date,
+    IdempotencyKey, KeyInfo, KeyPurpose, KeySpec, LinkCapabilities, LinkError, ManualClock, Method,
+    RandomUnavailable, SecureArea, SecureAreaError, SecurityLevel, SoftwareSecureArea, SystemClock,
+    TransportError, UserAuthentication, UserAuthenticator, format_http_date, parse_http_date,
 };
 /// Sending a request to an authority: [`AuthorityLink`] plus the sorting of
 /// its answers into [`AuthorityError`]s.

@@ -384,9 +384,10 @@ pub fn check_after_kill(files: &CrashFiles, step: &str) -> Result<Recovered, Str
     let authority = open_authority(files, clock.clone())?;
     let secure_area =
         Arc::new(SoftwareSecureArea::open(files.keys()).map_err(|e| format!("secure area: {e}"))?);
-    let device_key = block_on(secure_area.public_key(INSTALLATION_KEY_ALIAS.to_owned()))
+    let device_key = block_on(secure_area.key_info(INSTALLATION_KEY_ALIAS.to_owned()))
         .map_err(|e| format!("secure area: {e}"))?
-        .ok_or("no installation key, though the store was written")?;
+        .ok_or("no installation key, though the store was written")?
+        .public_key;
     let at_authority = authority
         .reservations_of(&device_key)
         .map_err(|e| format!("authority: {e}"))?;

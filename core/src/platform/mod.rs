@@ -17,5 +17,8 @@ pub use authority::{
 };
 pub use clock::{BadHttpDate, Clock, ClockOffset, CorrectedClock, ManualClock, SystemClock};
 pub use http_date::{format_http_date, parse_http_date};
-pub use secure_area::{SecureArea, SecureAreaError, SoftwareSecureArea};
+pub use secure_area::{
+    KeyInfo, KeyPurpose, KeySpec, SecureArea, SecureAreaError, SecurityLevel, SoftwareSecureArea,
+    UserAuthentication, UserAuthenticator,
+};
 pub use transport::{CardTransport, LinkCapabilities, TransportError};

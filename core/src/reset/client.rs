@@ -41,7 +41,7 @@ use crate::card::pin::{AuthPin, LastTry, SigningPassword};
 use crate::image::{Picture, PictureError};
 use crate::platform::{
     AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, CardTransport, Clock,
-    CorrectedClock, SecureArea,
+    CorrectedClock, KeySpec, SecureArea,
 };
 use crate::store::{Store, StoreError, StoreTx};
 
@@ -290,9 +290,13 @@ impl ResetClient {
     /// The installation key's public half, created on first use.
     pub async fn installation_key(&self) -> Result<Vec<u8>, ResetError> {
         let alias = INSTALLATION_KEY_ALIAS.to_owned();
-        match self.secure_area.public_key(alias.clone()).await? {
-            Some(key) => Ok(key),
-            None => Ok(self.secure_area.create_key(alias).await?),
+        match self.secure_area.key_info(alias.clone()).await? {
+            Some(info) => Ok(info.public_key),
+            None => Ok(self
+                .secure_area
+                .create_key(alias, KeySpec::background_signing())
+                .await?
+                .public_key),
         }
     }
 
