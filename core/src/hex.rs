@@ -41,3 +41,39 @@ pub fn from_hex(text: &str) -> Option<Vec<u8>> {
         })
         .collect()
 }
+
+/// `serde(with = "…")` for `Vec<u8>` as a hex string.
+pub mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    /// Writes `bytes` as lowercase hex.
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::to_hex(bytes))
+    }
+
+    /// Reads a hex string (either case); anything else is a typed error.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::from_hex(&text).ok_or_else(|| D::Error::custom("not a hex string"))
+    }
+}
+
+/// `serde(with = "…")` for `Option<Vec<u8>>` as a hex string or null.
+pub mod opt_hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    /// Writes `bytes` as lowercase hex, or null.
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_str(&super::to_hex(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a hex string or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| super::from_hex(&t).ok_or_else(|| D::Error::custom("not a hex string")))
+            .transpose()
+    }
+}

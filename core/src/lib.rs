@@ -37,6 +37,7 @@ mod pki;
 mod platform;
 pub mod reset;
 mod store;
+pub mod wallet;
 
 pub use hex::Hex;
 
