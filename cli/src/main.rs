@@ -25,6 +25,7 @@ mod card_cmd;
 mod demo;
 mod failure;
 mod home;
+mod issuer_cmd;
 mod kiosk_cmd;
 mod output;
 #[cfg(feature = "pcsc")]
