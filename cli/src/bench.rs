@@ -17,6 +17,8 @@ mod capture;
 mod reset_tap;
 #[path = "bench_token.rs"]
 mod token;
+#[path = "bench_wallet.rs"]
+mod wallet;
 
 use std::path::PathBuf;
 
@@ -64,6 +66,12 @@ enum BenchCommand {
     /// Card round trips of the reset tap, each kind, extended-length and
     /// short-only links, on the in-process virtual card.
     ResetTap(reset_tap::ResetTapBenchArgs),
+    /// Card round trips of the wallet's application tap (issue 9, W2), on
+    /// the in-process virtual card, with where each APDU goes.
+    WalletTap(wallet::WalletTapBenchArgs),
+    /// The phone's cost of one wallet presentation (selective disclosure,
+    /// device signature, DeviceResponse) and the issuer's of one record.
+    Presentation(wallet::PresentationBenchArgs),
 }
 
 /// The operations measured, in card-protocol.md's terms.
@@ -148,6 +156,8 @@ pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResul
         Some(BenchCommand::Token(args)) => return token::run(args, out),
         Some(BenchCommand::Capture(args)) => return capture::run(args, out),
         Some(BenchCommand::ResetTap(args)) => return reset_tap::run(args, out),
+        Some(BenchCommand::WalletTap(args)) => return wallet::run_tap(args, out),
+        Some(BenchCommand::Presentation(args)) => return wallet::run_presentation(args, out),
         None => {}
     }
     let pin = read_secret(PIN_ENV, "4-digit PIN: ").map_err(Failure::Input)?;
