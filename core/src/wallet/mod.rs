@@ -13,6 +13,9 @@ pub mod client;
 pub mod error;
 pub mod mdoc;
 pub mod policy;
+pub mod status_list;
+pub mod trust;
+pub mod verifier;
 pub mod wire;
 
 pub use client::{
