@@ -48,7 +48,7 @@ pub use card::apdu::{
 pub use card::ber::BerError;
 pub use card::channel::{CardChannel, ContentLength, Resend};
 pub use card::check_code::{
-    CheckCodeB, CheckCodeError, MAX_EXPIRY_YEAR, MIN_EXPIRY_YEAR, SecurityCode,
+    CheckCodeA, CheckCodeB, CheckCodeError, MAX_EXPIRY_YEAR, MIN_EXPIRY_YEAR, SecurityCode,
 };
 pub use card::cv::{CvCertificate, CvCertificateError, CvIssuerKey, IssuerSignatureError, KeyId};
 pub use card::error::{CardError, HeaderError, Malformation, Unsupported};

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::pin::CardSecret;
 use crate::jp::era::{EraError, JapaneseDate, normalize_ocr};
+use crate::jp::person::MyNumber;
 
 /// The earliest expiry year accepted. A policy bound, not an official number:
 /// cards have been issued since January 2016, so none can expire earlier.
@@ -127,6 +128,31 @@ impl CheckCodeB {
         let expiry_year = expiry_year_from_text(expiry_text)?;
         let security_code = SecurityCode::new(&Zeroizing::new(normalize_ocr(security_code_text)))?;
         Self::new(&birth_date, expiry_year, &security_code)
+    }
+}
+
+/// 照合番号A: the 12-digit My Number, which opens Kenmen's face record
+/// (EF 0002) and the My Number image (card-protocol.md). Only build it from
+/// a My Number the caller had a legal basis to read.
+#[derive(Clone)]
+pub struct CheckCodeA(Zeroizing<Vec<u8>>);
+
+impl CheckCodeA {
+    /// The code of `number`.
+    pub fn from_my_number(number: &MyNumber) -> Self {
+        Self(Zeroizing::new(number.expose().as_bytes().to_vec()))
+    }
+}
+
+impl CardSecret for CheckCodeA {
+    fn verify_data(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CheckCodeA {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CheckCodeA(<redacted>)")
     }
 }
 

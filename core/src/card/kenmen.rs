@@ -7,7 +7,7 @@ use zeroize::Zeroize;
 use zeroize::Zeroizing;
 
 use super::channel::{CardChannel, ContentLength};
-use super::check_code::CheckCodeB;
+use super::check_code::{CheckCodeA, CheckCodeB};
 use super::cv::{CvCertificate, CvIssuerKey, IssuerSignatureError, face_digest_info};
 use super::error::{CardError, Malformation};
 use super::layout::{Application, kenmen};
@@ -198,6 +198,30 @@ impl<'a, T: CardTransport> Kenmen<'a, T> {
     ) -> Result<FaceRecord, CardError> {
         self.channel
             .verify_pin(Application::Kenmen, kenmen::CHECK_CODE_B, code, last_try)
+            .await?;
+        let bytes = self
+            .channel
+            .read_ef(
+                Application::Kenmen,
+                kenmen::FACE,
+                ContentLength::Tlv,
+                "card face record",
+            )
+            .await?;
+        let face = CardFace::parse(&bytes)?;
+        Ok(FaceRecord { bytes, face })
+    }
+
+    /// Like [`Kenmen::read_face_record`], opened with 照合番号A (the My
+    /// Number, EF 0013) instead of 照合番号B: for an app that has just read
+    /// the My Number with the card-info PIN (the wallet's application).
+    pub async fn read_face_record_with_check_code_a(
+        &mut self,
+        code: &CheckCodeA,
+        last_try: LastTry,
+    ) -> Result<FaceRecord, CardError> {
+        self.channel
+            .verify_pin(Application::Kenmen, kenmen::CHECK_CODE_A, code, last_try)
             .await?;
         let bytes = self
             .channel

@@ -56,6 +56,43 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (authority, id)
     ) STRICT;
     ",
+    // 3: the wallet's records (issue 9) as the phone last knew them. No
+    // personal data: the record itself (the mdoc, whose elements are the
+    // holder's) and the holder token are sealed records; here are ids,
+    // times, states and counts.
+    "
+    CREATE TABLE wallet_records (
+        record_id                     TEXT PRIMARY KEY NOT NULL,
+        authority                     TEXT NOT NULL,
+        device_key_alias              TEXT NOT NULL,
+        issued_at                     INTEGER NOT NULL,
+        valid_from                    INTEGER NOT NULL,
+        valid_until                   INTEGER NOT NULL,
+        status_uri                    TEXT NOT NULL,
+        status_idx                    INTEGER NOT NULL,
+        signing_certificate_not_after INTEGER NOT NULL,
+        uses                          INTEGER NOT NULL DEFAULT 0,
+        state                         TEXT NOT NULL,
+        reason                        TEXT,
+        replaced_by                   TEXT
+    ) STRICT;
+
+    -- Status list tokens as fetched (public data, signed by the issuer),
+    -- reused within their ttl.
+    CREATE TABLE wallet_status_lists (
+        uri        TEXT PRIMARY KEY NOT NULL,
+        token      BLOB NOT NULL,
+        fetched_at INTEGER NOT NULL
+    ) STRICT;
+
+    -- Notices from the issuer (no personal data: ids, kinds, times).
+    CREATE TABLE wallet_notices (
+        authority TEXT NOT NULL,
+        id        TEXT NOT NULL,
+        body      TEXT NOT NULL,
+        PRIMARY KEY (authority, id)
+    ) STRICT;
+    ",
 ];
 
 /// Brings the schema to the newest version of `migrations`, all pending

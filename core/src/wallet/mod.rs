@@ -13,3 +13,4 @@ pub mod policy;
 pub mod wire;
 
 pub use policy::validity_of_record_issued_at;
+pub mod vault;
