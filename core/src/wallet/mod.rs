@@ -9,8 +9,18 @@
 //!   the reference issuer in `mynakit-sandbox`).
 //! - [`policy`]: the numbers no document fixes, each a documented choice.
 
+pub mod client;
+pub mod error;
+pub mod mdoc;
 pub mod policy;
+pub mod status_list;
+pub mod trust;
+pub mod verifier;
 pub mod wire;
 
+pub use client::{
+    ApplySecret, Notices, RefreshReport, Reissued, WalletApplication, WalletClient, WalletRecord,
+};
+pub use error::{ReapplyReason, WalletError, WalletRefusal};
 pub use policy::validity_of_record_issued_at;
 pub mod vault;
