@@ -34,6 +34,7 @@ pub mod error;
 mod files;
 pub mod fixtures;
 pub mod holder;
+pub mod iaca;
 pub mod records;
 pub mod reset;
 pub mod transport;
