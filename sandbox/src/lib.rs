@@ -39,6 +39,7 @@ pub mod records;
 pub mod reset;
 pub mod transport;
 pub mod vpcd;
+pub mod wallet;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
