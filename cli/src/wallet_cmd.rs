@@ -367,11 +367,26 @@ pub fn wallet_failure(error: &WalletError) -> Failure {
             "reapply_with_card",
             json!({ "rule": "W6", "reason": reapply_name(*reason) }),
         ),
-        WalletError::RecordNotUsable { status, reason } => coded(
-            exit::RECORD_NOT_USABLE,
-            "record_not_usable",
-            json!({ "status": status, "reason": reason }),
-        ),
+        WalletError::RecordNotUsable { status, reason } => Failure::Coded {
+            code: exit::RECORD_NOT_USABLE,
+            kind: "record_not_usable",
+            message: format!(
+                "the record cannot be presented: it is {}{}",
+                status_name(*status),
+                match (status, reason) {
+                    (RecordStatus::Suspended, _) =>
+                        " (reported lost, W9: it comes back only by a re-issue after recovery)"
+                            .to_owned(),
+                    (_, Some(reason)) => format!(": {}", reason_words(*reason)),
+                    (RecordStatus::Valid, None) => " but not valid yet".to_owned(),
+                    _ => String::new(),
+                }
+            ),
+            details: json!({ "status": status, "reason": reason })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        },
         WalletError::NoSuchRecord { .. } => coded(exit::BAD_INPUT, "no_such_record", json!({})),
         WalletError::ElementAbsent { element } => coded(
             exit::BAD_INPUT,
