@@ -57,6 +57,16 @@ pub mod exit {
     /// The user did not approve the use of the device key (W10): declined
     /// at the prompt, or no terminal and no `--yes`.
     pub const NOT_APPROVED: u8 = 21;
+    /// `wallet verify`: the presentation is not genuine (malformed, an
+    /// untrusted issuer, a signature or digest that does not verify, not
+    /// this session's); the JSON's `check` says which.
+    pub const PRESENTATION_INVALID: u8 = 22;
+    /// `wallet verify`: outside the record's validity (W5).
+    pub const PRESENTATION_OUTSIDE_VALIDITY: u8 = 23;
+    /// `wallet verify`: the issuer's status list says revoked.
+    pub const PRESENTATION_REVOKED: u8 = 24;
+    /// `wallet verify`: the issuer's status list says suspended (W9).
+    pub const PRESENTATION_SUSPENDED: u8 = 25;
 }
 
 /// A failed command.

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use clap::{Args, Subcommand};
-use mynakit_core::wallet::mdoc::{ElementId, ElementValue};
+use mynakit_core::wallet::mdoc::{DeviceResponse, ElementId, ElementValue};
+use mynakit_core::wallet::verifier::{StatusCheck, Verifier, VerifyFailure};
 use mynakit_core::wallet::wire::{RecordStatus, RevocationReason};
 use mynakit_core::wallet::{
     ApplySecret, ReapplyReason, WalletClient, WalletError, WalletRecord, WalletRefusal,
@@ -104,6 +105,15 @@ pub enum WalletCommand {
     /// Write a fresh random verifier session transcript (CBOR) to FILE, to
     /// try `present` and `verify` with.
     Transcript(TranscriptArgs),
+    /// Verify a presentation as a verifier would: the issuer's signature to
+    /// its IACA anchor, every disclosed digest, validity, the device
+    /// signature over the transcript, then the status list. The anchor and
+    /// the list are fetched from `--authority` unless `--anchor FILE` (and
+    /// `--status-list FILE`) or `--offline` say otherwise; without a usable
+    /// list the status is "undetermined", never "revoked". Exit 22 the
+    /// presentation is not genuine (the JSON's `check` says which check),
+    /// 23 outside its validity, 24 revoked, 25 suspended.
+    Verify(VerifyArgs),
     /// Revoke a record from this phone for good (W7(2), (3)): one approval.
     Revoke(RecordArgs),
     /// The issuer's notices to this holder and its public notices
@@ -160,6 +170,32 @@ pub struct PresentArgs {
     out: PathBuf,
 }
 
+/// Options of `wallet verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The DeviceResponse (CBOR), as `wallet present --out` wrote it.
+    file: PathBuf,
+    /// The session transcript the verifier gave (CBOR).
+    #[arg(long, value_name = "FILE")]
+    transcript: PathBuf,
+    /// The issuer's IACA certificate (DER) to trust, instead of fetching
+    /// it from `--authority`.
+    #[arg(long, value_name = "FILE")]
+    anchor: Option<PathBuf>,
+    /// The status list token (CWT) to use, instead of fetching it.
+    #[arg(long, value_name = "FILE")]
+    status_list: Option<PathBuf>,
+    /// Fetch nothing: `--anchor` is then required, and without
+    /// `--status-list` the status is undetermined.
+    #[arg(long)]
+    offline: bool,
+    /// The verifier's time (RFC 3339). Default: the issuer's clock from its
+    /// `Date` header when online (a served sandbox's clock may have been
+    /// advanced), else this machine's.
+    #[arg(long, value_name = "TIME")]
+    at: Option<DateTime<Utc>>,
+}
+
 /// Options of `wallet transcript`.
 #[derive(Debug, Args)]
 pub struct TranscriptArgs {
@@ -179,6 +215,7 @@ pub struct NoticesArgs {
 pub fn run(args: WalletArgs, out: &Output) -> CmdResult {
     match &args.command {
         WalletCommand::Transcript(t) => transcript_cmd(t, out),
+        WalletCommand::Verify(v) => verify_cmd(&args.app, v, out),
         command => {
             let phone = WalletPhone::open(&args.app)?;
             match command {
@@ -189,6 +226,7 @@ pub fn run(args: WalletArgs, out: &Output) -> CmdResult {
                 WalletCommand::Revoke(record) => revoke_cmd(&phone, record, out),
                 WalletCommand::Notices(notices) => notices_cmd(&phone, notices, out),
                 WalletCommand::Transcript(t) => transcript_cmd(t, out),
+                WalletCommand::Verify(v) => verify_cmd(&args.app, v, out),
             }
         }
     }
@@ -762,6 +800,176 @@ fn present_cmd(phone: &WalletPhone, args: &PresentArgs, out: &Output) -> CmdResu
             response.len(),
             args.out.display()
         )
+    });
+    Ok(())
+}
+
+/// A GET to `uri` (absolute) or `path` under `base`: the body and the
+/// answer's `Date`.
+fn fetch(base: &str, path: &str) -> Result<(Vec<u8>, Option<DateTime<Utc>>), Failure> {
+    let link = mynakit_http::HttpAuthorityLink::new(base, TIMEOUT)
+        .map_err(|e| Failure::Input(format!("{base}: {e}")))?;
+    let answer =
+        pollster::block_on(link.send(mynakit_core::AuthorityRequest::get(path))).map_err(|e| {
+            Failure::AuthorityUnavailable {
+                message: format!("{base}{path}: {e}"),
+                retry_after: None,
+            }
+        })?;
+    if answer.status != 200 {
+        return Err(Failure::AuthorityUnavailable {
+            message: format!("{base}{path}: status {}", answer.status),
+            retry_after: answer
+                .header("Retry-After")
+                .and_then(|v| v.trim().parse().ok()),
+        });
+    }
+    let date = answer
+        .header("Date")
+        .and_then(mynakit_core::parse_http_date);
+    Ok((answer.body, date))
+}
+
+/// `http(s)://host[:port]` and the path of an absolute URI.
+fn split_uri(uri: &str) -> Option<(String, String)> {
+    let scheme = if uri.starts_with("https://") {
+        "https://"
+    } else if uri.starts_with("http://") {
+        "http://"
+    } else {
+        return None;
+    };
+    let rest = uri.strip_prefix(scheme)?;
+    let slash = rest.find('/')?;
+    Some((
+        format!("{scheme}{}", rest.get(..slash)?),
+        rest.get(slash..)?.to_owned(),
+    ))
+}
+
+/// The exit code, kind and failed check of a verification failure.
+fn verify_failure(failure: &VerifyFailure) -> Failure {
+    let (code, check) = match failure {
+        VerifyFailure::Malformed(_) => (exit::PRESENTATION_INVALID, "malformed"),
+        VerifyFailure::NoDocument { .. } => (exit::PRESENTATION_INVALID, "no_document"),
+        VerifyFailure::DocType(_) => (exit::PRESENTATION_INVALID, "doc_type"),
+        VerifyFailure::UntrustedIssuer(_) => (exit::PRESENTATION_INVALID, "untrusted_issuer"),
+        VerifyFailure::IssuerSignature => (exit::PRESENTATION_INVALID, "issuer_signature"),
+        VerifyFailure::DigestMismatch { .. } => (exit::PRESENTATION_INVALID, "digest_mismatch"),
+        VerifyFailure::DeviceSignature => (exit::PRESENTATION_INVALID, "device_signature"),
+        VerifyFailure::UnknownStatus(_) => (exit::PRESENTATION_INVALID, "unknown_status"),
+        VerifyFailure::NotYetValid => (exit::PRESENTATION_OUTSIDE_VALIDITY, "not_yet_valid"),
+        VerifyFailure::Expired => (exit::PRESENTATION_OUTSIDE_VALIDITY, "expired"),
+        VerifyFailure::Revoked => (exit::PRESENTATION_REVOKED, "revoked"),
+        VerifyFailure::Suspended => (exit::PRESENTATION_SUSPENDED, "suspended"),
+    };
+    Failure::Coded {
+        code,
+        kind: "presentation_refused",
+        message: format!("verification failed at {check}: {failure}"),
+        details: json!({ "check": check })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+fn verify_cmd(app: &WalletAppArgs, args: &VerifyArgs, out: &Output) -> CmdResult {
+    let response = read_file(&args.file)?;
+    let transcript = read_file(&args.transcript)?;
+    let base = app.authority.trim_end_matches('/');
+    let mut issuer_time = None;
+    let anchor = match (&args.anchor, args.offline) {
+        (Some(path), _) => read_file(path)?,
+        (None, true) => {
+            return Err(Failure::Input(
+                "--offline needs the issuer's IACA certificate: --anchor FILE".into(),
+            ));
+        }
+        (None, false) => {
+            let (der, date) = fetch(base, "/v1/wallet/iaca")?;
+            issuer_time = date;
+            der
+        }
+    };
+    // The list named by the disclosed record's MSO (absent or unparsable:
+    // the verifier says why, as "undetermined").
+    let status_uri = DeviceResponse::from_cbor(&response)
+        .ok()
+        .and_then(|r| r.documents.into_iter().next())
+        .and_then(|d| d.issuer_signed.mso().status.clone())
+        .map(|s| s.uri);
+    let mut list_note = None;
+    let status_list = match (&args.status_list, args.offline, &status_uri) {
+        (Some(path), _, _) => Some(read_file(path)?),
+        (None, true, _) => {
+            list_note = Some("offline: no status list fetched".to_owned());
+            None
+        }
+        (None, false, None) => None,
+        (None, false, Some(uri)) => match split_uri(uri) {
+            Some((origin, path)) => match fetch(&origin, &path) {
+                Ok((token, date)) => {
+                    issuer_time = issuer_time.or(date);
+                    Some(token)
+                }
+                Err(e) => {
+                    list_note = Some(format!(
+                        "the status list could not be fetched: {}",
+                        e.message()
+                    ));
+                    None
+                }
+            },
+            None => {
+                list_note = Some(format!("{uri}: not an http(s) URI"));
+                None
+            }
+        },
+    };
+    let now = args.at.or(issuer_time).unwrap_or_else(Utc::now);
+    let verified = Verifier::new(vec![anchor])
+        .verify(&response, &transcript, now, status_list.as_deref())
+        .map_err(|e| verify_failure(&e))?;
+    let (status, reason) = match &verified.status {
+        StatusCheck::Valid => ("valid", None),
+        StatusCheck::Undetermined { reason } => (
+            "undetermined",
+            Some(
+                list_note
+                    .clone()
+                    .map_or_else(|| reason.clone(), |n| format!("{n}; {reason}")),
+            ),
+        ),
+    };
+    let elements: serde_json::Map<String, Value> = verified
+        .elements
+        .iter()
+        .map(|(id, v)| (id.to_string(), element_value(v).0))
+        .collect();
+    let value = json!({
+        "doc_type": verified.doc_type,
+        "status": status,
+        "status_reason": reason,
+        "valid_from": verified.valid_from,
+        "valid_until": verified.valid_until,
+        "verified_at": now,
+        "elements": elements,
+    });
+    out.result(&value, || {
+        let mut lines = vec![format!(
+            "genuine: issuer signature to the anchor, digests, device signature over the transcript; valid {} – {}",
+            jst(verified.valid_from),
+            jst(verified.valid_until)
+        )];
+        lines.push(match &reason {
+            None => "status: valid (the issuer's signed list)".to_owned(),
+            Some(reason) => format!("status: undetermined — {reason} (not revoked as far as this verifier knows)"),
+        });
+        for (id, v) in &verified.elements {
+            lines.push(format!("  {id}: {}", element_value(v).1));
+        }
+        lines.join("\n")
     });
     Ok(())
 }

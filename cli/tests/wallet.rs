@@ -168,6 +168,91 @@ fn apply_show_present_lose_recover_revoke() {
             .any(|w| w == b"org.iso.23220.1.jp.mnc")
     );
 
+    // The verifier: genuine and valid, the anchor and list fetched.
+    let verified = wallet(
+        &served,
+        &home,
+        &["verify", &out, "--transcript", &transcript],
+        false,
+    );
+    assert_eq!(
+        code(&verified),
+        0,
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let verified_json = json(&verified);
+    assert_eq!(verified_json["status"], "valid");
+    assert_eq!(
+        verified_json["elements"]["org.iso.23220.1/age_over_20"],
+        true
+    );
+    assert!(
+        verified_json["elements"]
+            .get("org.iso.23220.1.jp/portrait")
+            .is_none()
+    );
+    // Another session's transcript: a replay (exit 22, which check).
+    let other = home.file("other.cbor");
+    let made = Command::new(env!("CARGO_BIN_EXE_mynakit"))
+        .args(["wallet", "transcript", &other])
+        .output()
+        .unwrap();
+    assert_eq!(code(&made), 0);
+    let replay = wallet(
+        &served,
+        &home,
+        &["verify", &out, "--transcript", &other],
+        false,
+    );
+    assert_eq!(code(&replay), 22);
+    assert_eq!(json(&replay)["error"]["check"], "device_signature");
+    // Offline with the anchor: undetermined, never revoked.
+    let anchor = home.file("iaca.der");
+    let iaca = Command::new("curl")
+        .args([
+            "-sf",
+            "-o",
+            &anchor,
+            &format!("{}/v1/wallet/iaca", served.base),
+        ])
+        .status();
+    if iaca.is_ok_and(|s| s.success()) {
+        let offline = wallet(
+            &served,
+            &home,
+            &[
+                "verify",
+                &out,
+                "--transcript",
+                &transcript,
+                "--anchor",
+                &anchor,
+                "--offline",
+            ],
+            false,
+        );
+        assert_eq!(code(&offline), 0);
+        assert_eq!(json(&offline)["status"], "undetermined");
+    }
+    // Another issuer's anchor (here: not a certificate at all) is refused.
+    std::fs::write(home.file("junk.der"), b"not a certificate").unwrap();
+    let untrusted = wallet(
+        &served,
+        &home,
+        &[
+            "verify",
+            &out,
+            "--transcript",
+            &transcript,
+            "--anchor",
+            &home.file("junk.der"),
+        ],
+        false,
+    );
+    assert_eq!(code(&untrusted), 22);
+    assert_eq!(json(&untrusted)["error"]["check"], "untrusted_issuer");
+
     // An element the record does not have, a name that is no element.
     let absent = wallet(
         &served,
@@ -212,6 +297,15 @@ fn apply_show_present_lose_recover_revoke() {
     );
     assert_eq!(code(&suspended), 20);
     assert_eq!(json(&suspended)["error"]["status"], "suspended");
+    // The verifier sees the suspension in the signed list (exit 25).
+    let seen = wallet(
+        &served,
+        &home,
+        &["verify", &out, "--transcript", &transcript],
+        false,
+    );
+    assert_eq!(code(&seen), 25);
+    assert_eq!(json(&seen)["error"]["check"], "suspended");
     // Twice lost: the issuer's own refusal kind.
     let twice = issuer(&served, &["report-lost", &id]);
     assert_eq!(code(&twice), 13);
