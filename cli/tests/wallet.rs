@@ -405,3 +405,50 @@ fn a_fresh_transcript_is_cbor_and_never_the_same() {
     assert_eq!(a.first(), Some(&0x83), "a CBOR array of three");
     assert_ne!(a, b);
 }
+
+#[test]
+fn the_demo_walks_the_wallet_through_loss_and_recovery() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mynakit"))
+        .args(["--json", "demo"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let steps = json(&output);
+    let step = |needle: &str| -> String {
+        steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["title"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no step {needle:?}"))["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let apply = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"].as_str().unwrap().contains("Wallet: apply"))
+        .unwrap();
+    assert_eq!(apply["round_trips"], 14);
+    assert!(step("Wallet: present").contains("status VALID"));
+    assert!(step("a month passes").contains("validity_ended, W6(1)"));
+    let lost = step("reported lost");
+    assert!(lost.contains("refused — the record is suspended"), "{lost}");
+    assert!(lost.contains("refresh: suspended"), "{lost}");
+    let recovered = step("recovered");
+    assert!(
+        recovered.contains("W6(4)") && recovered.contains("status VALID"),
+        "{recovered}"
+    );
+}
