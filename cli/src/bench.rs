@@ -72,6 +72,9 @@ enum BenchCommand {
     /// The phone's cost of one wallet presentation (selective disclosure,
     /// device signature, DeviceResponse) and the issuer's of one record.
     Presentation(wallet::PresentationBenchArgs),
+    /// Size and build+compress+sign time of the wallet's status list
+    /// (2 bits per entry) at 10^6 and 10^7 entries.
+    StatusList(wallet::StatusListBenchArgs),
 }
 
 /// The operations measured, in card-protocol.md's terms.
@@ -158,6 +161,7 @@ pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResul
         Some(BenchCommand::ResetTap(args)) => return reset_tap::run(args, out),
         Some(BenchCommand::WalletTap(args)) => return wallet::run_tap(args, out),
         Some(BenchCommand::Presentation(args)) => return wallet::run_presentation(args, out),
+        Some(BenchCommand::StatusList(args)) => return wallet::run_status_list(args, out),
         None => {}
     }
     let pin = read_secret(PIN_ENV, "4-digit PIN: ").map_err(Failure::Input)?;

@@ -21,11 +21,16 @@ use mynakit_core::wallet::mdoc::{
     DOC_TYPE, ElementId, IssuerSigned, MsoInput, device_authentication_to_be_signed,
     device_response, elements_from_application, issue,
 };
+use mynakit_core::wallet::status_list::{
+    Status, StatusList, StatusListToken, sign_status_list_token,
+};
+use mynakit_core::wallet::verifier::{StatusCheck, Verifier};
 use mynakit_core::wallet::wire::{ApplicationData, NonceResponse, StatusReference};
 use mynakit_core::{
     AuthorityLink, AuthorityRequest, AuthorityResponse, CardChannel, Exchange, KenhojoPin,
     LinkError, SigningPassword, SoftwareSecureArea, Store, SystemClock, UserAuthenticator,
 };
+use mynakit_sandbox::iaca::IssuerKeys;
 use mynakit_sandbox::reset::token::{es256_sign, generate_p256, sec1};
 use mynakit_sandbox::{CardSecrets, Sandbox};
 use serde::Serialize;
@@ -158,6 +163,14 @@ struct PresentationCost {
     response_us: u64,
     /// Parse + select + sign + response: one presentation.
     present_total_us: u64,
+    /// The verifier: chain to the IACA, MSO signature, digests, validity,
+    /// device signature; no status list.
+    verify_us: u64,
+    /// The same and the status list token (2^20 entries: signature,
+    /// inflate, lookup).
+    verify_with_list_us: u64,
+    /// The status list token's size.
+    status_list_token_bytes: usize,
 }
 
 fn median(mut samples: Vec<u64>) -> u64 {
@@ -183,7 +196,9 @@ pub fn run_presentation(args: &PresentationBenchArgs, out: &Output) -> CmdResult
     };
     let now = Utc::now();
     let elements = elements_from_application(&data, now.date_naive());
-    let issuer_key = generate_p256().map_err(|e| bad(e.to_string()))?;
+    let issuer_keys = IssuerKeys::generate(now).map_err(bad)?;
+    let x5chain = issuer_keys.x5chain();
+    let uri = "http://127.0.0.1:8470/v1/wallet/status-lists/1";
     let device_key = generate_p256().map_err(|e| bad(e.to_string()))?;
     let mso = MsoInput {
         device_key: sec1(device_key.verifying_key()),
@@ -192,7 +207,7 @@ pub fn run_presentation(args: &PresentationBenchArgs, out: &Output) -> CmdResult
         valid_until: now + TimeDelta::days(30),
         status: Some(StatusReference {
             idx: 7,
-            uri: "http://127.0.0.1:8470/v1/wallet/status-lists/1".into(),
+            uri: uri.into(),
         }),
     };
     let wanted: Vec<ElementId> = ["full_name_unicode", "age_over_20", "portrait"]
@@ -212,10 +227,26 @@ pub fn run_presentation(args: &PresentationBenchArgs, out: &Output) -> CmdResult
     );
     let mut record_bytes = 0;
     let mut response_bytes = 0;
+    // The issuer's list at its policy size (2^20, 2 bits), ours VALID.
+    let list = StatusList::new(2, 1 << 20).map_err(|e| bad(e.to_string()))?;
+    let token = sign_status_list_token(
+        &StatusListToken {
+            uri: uri.into(),
+            issued_at: now,
+            expires_at: now + TimeDelta::hours(24),
+            ttl: Some(TimeDelta::minutes(20)),
+            list,
+        },
+        &x5chain,
+        |tbs| Ok::<_, ()>(issuer_keys.sign(tbs)),
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    let verifier = Verifier::new(vec![issuer_keys.iaca_der().to_vec()]);
+    let (mut verify_t, mut verify_list_t) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds.max(1) {
         let start = Instant::now();
-        let record = issue(&elements, &mso, &[], |tbs| {
-            Ok::<_, ()>(es256_sign(&issuer_key, tbs))
+        let record = issue(&elements, &mso, &x5chain, |tbs| {
+            Ok::<_, ()>(issuer_keys.sign(tbs))
         })
         .map_err(|e| bad(format!("issue: {e}")))?;
         issue_t.push(micros(start));
@@ -238,6 +269,23 @@ pub fn run_presentation(args: &PresentationBenchArgs, out: &Output) -> CmdResult
         resp_t.push(micros(start));
         total_t.push(micros(all));
         response_bytes = response.len();
+
+        let start = Instant::now();
+        verifier
+            .verify(&response, &transcript, now, None)
+            .map_err(|e| bad(format!("verify: {e}")))?;
+        verify_t.push(micros(start));
+        let start = Instant::now();
+        let verified = verifier
+            .verify(&response, &transcript, now, Some(&token))
+            .map_err(|e| bad(format!("verify with the list: {e}")))?;
+        verify_list_t.push(micros(start));
+        if verified.status != StatusCheck::Valid {
+            return Err(bad(format!(
+                "the list did not say VALID: {:?}",
+                verified.status
+            )));
+        }
     }
     let cost = PresentationCost {
         rounds: args.rounds.max(1),
@@ -251,11 +299,15 @@ pub fn run_presentation(args: &PresentationBenchArgs, out: &Output) -> CmdResult
         device_sign_us: median(sign_t),
         response_us: median(resp_t),
         present_total_us: median(total_t),
+        verify_us: median(verify_t),
+        verify_with_list_us: median(verify_list_t),
+        status_list_token_bytes: token.len(),
     };
     out.result(&cost, || {
         format!(
             "record: {} elements, {} bytes; presentation of {}: {} bytes\n\
-             median of {} rounds (µs): issue {}; present {} = parse {} + select {} + device signature {} + DeviceResponse {}",
+             median of {} rounds (µs): issue {}; present {} = parse {} + select {} + device signature {} + DeviceResponse {}\n\
+             verify {} without a status list, {} with the issuer's list ({} bytes, 2^20 entries)",
             cost.elements_in_record,
             cost.record_bytes,
             cost.elements_disclosed,
@@ -266,8 +318,120 @@ pub fn run_presentation(args: &PresentationBenchArgs, out: &Output) -> CmdResult
             cost.parse_us,
             cost.select_us,
             cost.device_sign_us,
-            cost.response_us
+            cost.response_us,
+            cost.verify_us,
+            cost.verify_with_list_us,
+            cost.status_list_token_bytes
         )
+    });
+    Ok(())
+}
+
+/// Options of `bench status-list`.
+#[derive(Debug, Args)]
+pub struct StatusListBenchArgs {
+    /// List sizes (entries), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000_000u64, 10_000_000])]
+    sizes: Vec<u64>,
+    /// Entries not VALID, per thousand, comma-separated (random indices,
+    /// INVALID; one in ten of them SUSPENDED).
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64, 1, 10])]
+    permille: Vec<u64>,
+}
+
+/// One status list measured.
+#[derive(Debug, Serialize)]
+struct StatusListCost {
+    entries: u64,
+    not_valid_permille: u64,
+    raw_bytes: u64,
+    zlib_bytes: usize,
+    token_bytes: usize,
+    /// Setting the entries (random indices).
+    fill_ms: f64,
+    /// zlib alone.
+    compress_ms: f64,
+    /// The CWT: claims, zlib again, COSE_Sign1 ES256 with the x5chain.
+    build_compress_sign_ms: f64,
+}
+
+fn millis(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Runs `bench status-list`.
+pub fn run_status_list(args: &StatusListBenchArgs, out: &Output) -> CmdResult {
+    let bad = |e: String| Failure::Other(e);
+    let now = Utc::now();
+    let keys = IssuerKeys::generate(now).map_err(bad)?;
+    let x5chain = keys.x5chain();
+    let mut costs = Vec::new();
+    for &entries in &args.sizes {
+        for &permille in &args.permille {
+            let start = Instant::now();
+            let mut list = StatusList::new(2, entries).map_err(|e| bad(e.to_string()))?;
+            let marked = entries.saturating_mul(permille) / 1000;
+            let mut random = [0u8; 8];
+            for n in 0..marked {
+                getrandom::fill(&mut random).map_err(|e| bad(e.to_string()))?;
+                let idx = u64::from_le_bytes(random) % entries.max(1);
+                let status = if n % 10 == 0 {
+                    Status::Suspended
+                } else {
+                    Status::Invalid
+                };
+                list.set(idx, status).map_err(|e| bad(e.to_string()))?;
+            }
+            let fill_ms = millis(start);
+            let start = Instant::now();
+            let zlib = list.to_zlib();
+            let compress_ms = millis(start);
+            let start = Instant::now();
+            let token = sign_status_list_token(
+                &StatusListToken {
+                    uri: "http://127.0.0.1:8470/v1/wallet/status-lists/1".into(),
+                    issued_at: now,
+                    expires_at: now + TimeDelta::hours(24),
+                    ttl: Some(TimeDelta::minutes(20)),
+                    list,
+                },
+                &x5chain,
+                |tbs| Ok::<_, ()>(keys.sign(tbs)),
+            )
+            .map_err(|e| bad(e.to_string()))?;
+            let sign_ms = millis(start);
+            costs.push(StatusListCost {
+                entries,
+                not_valid_permille: permille,
+                raw_bytes: entries.div_ceil(4),
+                zlib_bytes: zlib.len(),
+                token_bytes: token.len(),
+                fill_ms,
+                compress_ms,
+                build_compress_sign_ms: sign_ms,
+            });
+        }
+    }
+    out.result(&costs, || {
+        let mut lines = vec![
+            "| entries | not VALID | raw | zlib | token | fill | compress | build+compress+sign |"
+                .to_owned(),
+            "|---:|---:|---:|---:|---:|---:|---:|---:|".to_owned(),
+        ];
+        for c in &costs {
+            lines.push(format!(
+                "| {} | {}‰ | {} B | {} B | {} B | {:.1} ms | {:.1} ms | {:.1} ms |",
+                c.entries,
+                c.not_valid_permille,
+                c.raw_bytes,
+                c.zlib_bytes,
+                c.token_bytes,
+                c.fill_ms,
+                c.compress_ms,
+                c.build_compress_sign_ms
+            ));
+        }
+        lines.join("\n")
     });
     Ok(())
 }
