@@ -75,6 +75,9 @@ enum BenchCommand {
     /// Size and build+compress+sign time of the wallet's status list
     /// (2 bits per entry) at 10^6 and 10^7 entries.
     StatusList(wallet::StatusListBenchArgs),
+    /// Re-issue throughput and latency (p50/p99) of a served sandbox
+    /// wallet issuer on loopback (one chain: lost, recovered, re-issued).
+    WalletIssuer(wallet::WalletIssuerBenchArgs),
 }
 
 /// The operations measured, in card-protocol.md's terms.
@@ -162,6 +165,7 @@ pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResul
         Some(BenchCommand::WalletTap(args)) => return wallet::run_tap(args, out),
         Some(BenchCommand::Presentation(args)) => return wallet::run_presentation(args, out),
         Some(BenchCommand::StatusList(args)) => return wallet::run_status_list(args, out),
+        Some(BenchCommand::WalletIssuer(args)) => return wallet::run_issuer(args, out),
         None => {}
     }
     let pin = read_secret(PIN_ENV, "4-digit PIN: ").map_err(Failure::Input)?;

@@ -435,3 +435,159 @@ pub fn run_status_list(args: &StatusListBenchArgs, out: &Output) -> CmdResult {
     });
     Ok(())
 }
+
+/// Options of `bench wallet-issuer`.
+#[derive(Debug, Args)]
+pub struct WalletIssuerBenchArgs {
+    /// The served sandbox (`mynakit sandbox serve`); its issuer gets one
+    /// application of the sandbox card, then the re-issues.
+    #[arg(long, default_value = "http://127.0.0.1:8470", value_name = "URL")]
+    authority: String,
+    /// Re-issues to make.
+    #[arg(long, default_value_t = 200)]
+    reissues: u32,
+}
+
+/// Times the re-issue requests going through it.
+struct Timed {
+    inner: mynakit_http::HttpAuthorityLink,
+    reissue_ms: std::sync::Mutex<Vec<f64>>,
+}
+
+#[async_trait::async_trait]
+impl AuthorityLink for Timed {
+    async fn send(&self, request: AuthorityRequest) -> Result<AuthorityResponse, LinkError> {
+        let reissue = request.path().ends_with("/reissues");
+        let start = Instant::now();
+        let answer = self.inner.send(request).await;
+        if reissue {
+            self.reissue_ms
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(millis(start));
+        }
+        answer
+    }
+}
+
+/// What `bench wallet-issuer` prints.
+#[derive(Debug, Serialize)]
+struct IssuerCost {
+    reissues: usize,
+    seconds: f64,
+    /// Whole cycles (lost, recovered, the phone's refresh and re-issue) per second.
+    cycles_per_second: f64,
+    /// The re-issue request alone (`POST …/reissues`, a signed mdoc back).
+    reissue_p50_ms: f64,
+    reissue_p99_ms: f64,
+    reissue_max_ms: f64,
+    reissues_per_second_of_request_time: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64) * p).ceil() as usize;
+    sorted
+        .get(rank.saturating_sub(1).min(sorted.len() - 1))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// Runs `bench wallet-issuer`: one application, then `reissues` cycles of
+/// the admin's report-lost and recovered (W9, W6(4)) and the phone's
+/// refresh, which re-issues; the re-issue request timed on its own. One
+/// chain, so one request at a time (a chain's re-issues are serial by
+/// nature: each replaces the last).
+pub fn run_issuer(args: &WalletIssuerBenchArgs, out: &Output) -> CmdResult {
+    let bad = |e: String| Failure::Other(e);
+    let failed = |e: mynakit_core::wallet::WalletError| crate::wallet_cmd::wallet_failure(&e);
+    let base = args.authority.trim_end_matches('/');
+    let link = Arc::new(Timed {
+        inner: mynakit_http::HttpAuthorityLink::new(base, std::time::Duration::from_secs(30))
+            .map_err(|e| Failure::Input(e.to_string()))?,
+        reissue_ms: std::sync::Mutex::new(Vec::new()),
+    });
+    let store = Arc::new(Store::open_in_memory().map_err(|e| bad(e.to_string()))?);
+    let client = WalletClient::new(
+        link.clone(),
+        store,
+        Arc::new(SoftwareSecureArea::in_memory().with_authenticator(Arc::new(BenchApproval))),
+        Arc::new(SystemClock),
+        base,
+    )
+    .map_err(failed)?;
+    let sandbox = Sandbox::new();
+    let secrets = CardSecrets::default();
+    let pin = KenhojoPin::new(&secrets.kenhojo_pin).map_err(|e| Failure::Input(e.to_string()))?;
+    let password = SigningPassword::new(&secrets.signing_password)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let admin = |path: String| -> Result<(), Failure> {
+        let key = mynakit_core::IdempotencyKey::generate().map_err(|e| bad(e.to_string()))?;
+        let answer = pollster::block_on(link.inner.send(AuthorityRequest::post(
+            path,
+            b"{}".to_vec(),
+            &key,
+        )))
+        .map_err(|e| bad(e.to_string()))?;
+        if answer.status != 200 {
+            return Err(bad(format!("the admin route answered {}", answer.status)));
+        }
+        Ok(())
+    };
+    let mut record_id = pollster::block_on(async {
+        let mut application = client.begin_application().await?;
+        let mut channel = CardChannel::new(sandbox.transport(Default::default()));
+        client
+            .tap(&mut application, &mut channel, &pin, &password)
+            .await?;
+        client.submit_application(&mut application).await
+    })
+    .map_err(failed)?
+    .record_id;
+    let start = Instant::now();
+    for _ in 0..args.reissues.max(1) {
+        admin(format!("/v1/sandbox/wallet/records/{record_id}/lost"))?;
+        admin(format!("/v1/sandbox/wallet/records/{record_id}/recovered"))?;
+        let report = pollster::block_on(client.refresh()).map_err(failed)?;
+        record_id = report
+            .reissued
+            .ok_or_else(|| bad("the refresh did not re-issue".into()))?
+            .new_record_id;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let mut times = link
+        .reissue_ms
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    times.sort_by(f64::total_cmp);
+    let total: f64 = times.iter().sum();
+    let cost = IssuerCost {
+        reissues: times.len(),
+        seconds,
+        cycles_per_second: f64::from(args.reissues.max(1)) / seconds,
+        reissue_p50_ms: percentile(&times, 0.50),
+        reissue_p99_ms: percentile(&times, 0.99),
+        reissue_max_ms: times.last().copied().unwrap_or(0.0),
+        reissues_per_second_of_request_time: if total > 0.0 {
+            times.len() as f64 * 1000.0 / total
+        } else {
+            0.0
+        },
+    };
+    out.result(&cost, || {
+        format!(
+            "{} re-issues in {:.1} s ({:.1} lost/recovered/refresh cycles per s); the re-issue request: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({:.0} per s of request time)",
+            cost.reissues,
+            cost.seconds,
+            cost.cycles_per_second,
+            cost.reissue_p50_ms,
+            cost.reissue_p99_ms,
+            cost.reissue_max_ms,
+            cost.reissues_per_second_of_request_time
+        )
+    });
+    Ok(())
+}
