@@ -925,7 +925,8 @@ fn w4_w6_an_expired_or_revoked_signing_certificate_stops_re_issue() {
     world.set(at("2026-06-20T15:00:00Z"));
     let state = world.state(&first);
     assert_eq!(state.signing_certificate, CertificateStatus::Expired);
-    assert_eq!(state.reissue_due, None);
+    // Due by W6(2), but not grantable: the phone is told to use the card.
+    assert_eq!(state.reissue_due, Some(ReissueReason::Birthday));
     assert_eq!(
         world
             .reissue_answer(&first, ReissueReason::Birthday, 0)

@@ -879,20 +879,18 @@ impl WalletIssuer {
         })
     }
 
-    /// The re-issues the issuer would grant now (W6), most pressing first;
-    /// W6(3) (uses) depends on what the phone reports and is not listed.
+    /// The W6 reasons due now, most pressing first; W6(3) (uses) depends
+    /// on what the phone reports and is not listed. Granted only while the
+    /// signing certificate is valid (checked first at re-issue): a reason
+    /// due with an expired or revoked certificate tells the phone to apply
+    /// again with the card.
     fn due(
         &self,
-        tx: &Transaction<'_>,
         now: DateTime<Utc>,
         app: &ApplicationRow,
         record: &RecordRow,
     ) -> Result<Vec<ReissueReason>, WalletError> {
-        if record.replaced_by.is_some()
-            || app.ended.is_some()
-            || app.lost
-            || self.certificate_status(tx, now, app)? != CertificateStatus::Valid
-        {
+        if record.replaced_by.is_some() || app.ended.is_some() || app.lost {
             return Ok(Vec::new());
         }
         let mut due = Vec::new();
@@ -925,7 +923,7 @@ impl WalletIssuer {
             record_id: record.id.clone(),
             status,
             revocation_reason: record.reason,
-            reissue_due: self.due(tx, now, app, record)?.first().copied(),
+            reissue_due: self.due(now, app, record)?.first().copied(),
             replaced_by: record.replaced_by.clone(),
             signing_certificate: self.certificate_status(tx, now, app)?,
         })
@@ -1058,7 +1056,7 @@ impl WalletIssuer {
         if app.lost {
             return Err(WalletError::RecordSuspended);
         }
-        let due = self.due(tx, now, &app, &record)?;
+        let due = self.due(now, &app, &record)?;
         let granted = due.contains(&request.reason)
             || (request.reason == ReissueReason::UsageCount
                 && request.uses > self.policy.max_uses_before_reissue
