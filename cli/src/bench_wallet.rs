@@ -557,6 +557,9 @@ pub fn run_issuer(args: &WalletIssuerBenchArgs, out: &Output) -> CmdResult {
             .new_record_id;
     }
     let seconds = start.elapsed().as_secs_f64();
+    // The holder's revocation (W7(2)) ends the chain, so the next run can
+    // apply again on the same served sandbox (W3: one record per person).
+    pollster::block_on(client.revoke(&record_id)).map_err(failed)?;
     let mut times = link
         .reissue_ms
         .lock()
