@@ -277,7 +277,8 @@ class AndroidKeystoreSecureArea(
         }
         val builder = KeyGenParameterSpec.Builder(alias, purpose)
             .setAlgorithmParameterSpec(ECGenParameterSpec("secp256r1"))
-            .setDigests(KeyProperties.DIGEST_SHA256)
+        // A digest only means something for signing (ES256: SHA-256).
+        if (spec.purpose == KeyPurpose.SIGN) builder.setDigests(KeyProperties.DIGEST_SHA256)
         if (spec.userAuthentication == UserAuthentication.EVERY_USE) {
             builder.setUserAuthenticationRequired(true)
             if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.R) {
