@@ -9,8 +9,15 @@
 //!   the reference issuer in `mynakit-sandbox`).
 //! - [`policy`]: the numbers no document fixes, each a documented choice.
 
+pub mod client;
+pub mod error;
+pub mod mdoc;
 pub mod policy;
 pub mod wire;
 
+pub use client::{
+    ApplySecret, Notices, RefreshReport, Reissued, WalletApplication, WalletClient, WalletRecord,
+};
+pub use error::{ReapplyReason, WalletError, WalletRefusal};
 pub use policy::validity_of_record_issued_at;
 pub mod vault;
