@@ -130,12 +130,15 @@ pub fn run(command: SandboxCommand, reader: &ReaderArgs, out: &Output) -> CmdRes
     }
 }
 
-/// `mynakit sandbox serve`: one request at a time (the authority's store
-/// serialises them anyway), each answered by `reset::handle`.
+/// `mynakit sandbox serve`: one request at a time (the stores serialise
+/// them anyway), each answered by `wallet::handle_served`: the reset
+/// authority (issue 8) and the wallet issuer (issue 9) on one sandbox
+/// clock, so `sandbox clock advance` moves both.
 fn serve_authority(args: &AuthorityArgs) -> CmdResult {
     use std::io::{Read, Write};
 
-    use mynakit_sandbox::reset::{ResetAuthority, handle_sandbox, http::MAX_BODY};
+    use mynakit_sandbox::reset::ResetAuthority;
+    use mynakit_sandbox::wallet::{WalletIssuer, handle_served, http::MAX_BODY};
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -145,8 +148,8 @@ fn serve_authority(args: &AuthorityArgs) -> CmdResult {
     let sandbox_clock = Arc::new(mynakit_sandbox::reset::SandboxClock::new());
     let clock: Arc<dyn mynakit_core::Clock> = sandbox_clock.clone();
     let authority = match &args.db {
-        Some(path) => ResetAuthority::open(path, clock),
-        None => ResetAuthority::in_memory(clock),
+        Some(path) => ResetAuthority::open(path, clock.clone()),
+        None => ResetAuthority::in_memory(clock.clone()),
     }
     .map_err(|e| Failure::Other(format!("the authority's store: {e}")))?;
     let server = tiny_http::Server::http(args.listen.as_str())
@@ -155,9 +158,18 @@ fn serve_authority(args: &AuthorityArgs) -> CmdResult {
         .server_addr()
         .to_ip()
         .map_or_else(|| args.listen.clone(), |a| a.to_string());
+    // The issuer's public base URL is where it listens: the status lists'
+    // URIs in the records it signs point there.
+    let base_url = format!("http://{address}");
+    let issuer = match &args.db {
+        // Its own tables in a file next to the authority's.
+        Some(path) => WalletIssuer::open(&path.with_extension("wallet.db"), clock, &base_url),
+        None => WalletIssuer::in_memory(clock, &base_url),
+    }
+    .map_err(|e| Failure::Other(format!("the wallet issuer's store: {e}")))?;
     let mut stdout = std::io::stdout();
     // The first line is for scripts and tests waiting for the port.
-    let _ = writeln!(stdout, "listening on http://{address}");
+    let _ = writeln!(stdout, "listening on {base_url}");
     let _ = stdout.flush();
     while !stop.load(Ordering::Relaxed) {
         let mut request = match server.recv_timeout(Duration::from_millis(200)) {
@@ -166,7 +178,8 @@ fn serve_authority(args: &AuthorityArgs) -> CmdResult {
             Err(e) => return Err(Failure::Other(format!("the server failed: {e}"))),
         };
         let mut body = Vec::new();
-        let limit = u64::try_from(MAX_BODY + 1).unwrap_or(u64::MAX);
+        let limit = u64::try_from(MAX_BODY.max(mynakit_sandbox::reset::http::MAX_BODY) + 1)
+            .unwrap_or(u64::MAX);
         if request
             .as_reader()
             .take(limit)
@@ -176,18 +189,20 @@ fn serve_authority(args: &AuthorityArgs) -> CmdResult {
             let _ = request.respond(tiny_http::Response::empty(400));
             continue;
         }
-        let key = request
+        // Every header goes on: the wallet reads `Authorization` too.
+        let headers: Vec<(String, String)> = request
             .headers()
             .iter()
-            .find(|h| h.field.equiv(mynakit_core::IDEMPOTENCY_KEY_HEADER))
-            .map(|h| h.value.as_str().to_owned());
+            .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_owned()))
+            .collect();
         let method = request.method().as_str().to_ascii_uppercase();
-        let answer = handle_sandbox(
+        let answer = handle_served(
             &authority,
+            &issuer,
             &sandbox_clock,
             &method,
             request.url(),
-            key.as_deref(),
+            &headers,
             &body,
         );
         let mut response =

@@ -34,10 +34,12 @@ pub mod error;
 mod files;
 pub mod fixtures;
 pub mod holder;
+pub mod iaca;
 pub mod records;
 pub mod reset;
 pub mod transport;
 pub mod vpcd;
+pub mod wallet;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

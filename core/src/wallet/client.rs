@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use super::error::{ReapplyReason, WalletError, WalletRefusal};
+use super::error::{ApplySecret, ReapplyReason, WalletError, WalletRefusal};
 use super::mdoc::{
     DOC_TYPE, ElementId, ElementValue, IssuerSigned, MdocError, device_authentication_to_be_signed,
     device_response,
@@ -56,17 +56,6 @@ const TOKEN_KIND: &str = "wallet.holder_token";
 const PENDING_APPLICATION_KIND: &str = "wallet.pending_application";
 /// Device keys are named by this prefix and a random suffix.
 const DEVICE_KEY_PREFIX: &str = "mynakit.wallet.device.";
-
-/// The card secrets the application tap spends, each with its own consent
-/// to spend a last try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ApplySecret {
-    /// The card-info PIN (券面事項入力補助用暗証番号, Kenhojo).
-    CardInfoPin,
-    /// The signing password (署名用パスワード, JPKI).
-    SigningPassword,
-}
 
 /// What the tap read and the card signed, held until the request is sent.
 struct Evidence {

@@ -1,13 +1,23 @@
 //! What can stop the wallet on the phone, typed so an app can say what to do.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::client::ApplySecret;
 use super::vault::VaultError;
 use super::wire::{RecordStatus, RevocationReason};
 use crate::card::error::CardError;
 use crate::platform::{AuthorityError, SecureAreaError};
 use crate::store::{SealError, StoreError};
+
+/// The card secrets the application tap spends, each with its own consent
+/// to spend a last try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplySecret {
+    /// The card-info PIN (券面事項入力補助用暗証番号, Kenhojo).
+    CardInfoPin,
+    /// The signing password (署名用パスワード, JPKI).
+    SigningPassword,
+}
 
 /// The issuer's refusal kinds (`docs/wallet-protocol.md`, the `error` field
 /// of a refusal). Unknown kinds are kept as [`WalletRefusal::Unknown`].
@@ -114,7 +124,7 @@ pub enum WalletError {
         reason: ReapplyReason,
     },
     /// The record cannot be used now (suspended, revoked, expired): see
-    /// [`crate::wallet::client::WalletRecord`] for why.
+    /// `WalletRecord` for why.
     #[error("the record cannot be used: {status:?} {reason:?}")]
     RecordNotUsable {
         /// Its state.
@@ -149,7 +159,7 @@ pub enum WalletError {
     },
     /// `secret` has one try left (the card says so). Nothing was sent:
     /// confirm with the user, then
-    /// [`crate::wallet::client::WalletApplication::allow_last_try`] and tap
+    /// `WalletApplication::allow_last_try` and tap
     /// again.
     #[error("{secret:?} has one try left: confirm before spending it")]
     LastTry {

@@ -13,11 +13,12 @@ pub mod client;
 pub mod error;
 pub mod mdoc;
 pub mod policy;
+pub mod status_list;
+pub mod trust;
+pub mod verifier;
 pub mod wire;
 
-pub use client::{
-    ApplySecret, Notices, RefreshReport, Reissued, WalletApplication, WalletClient, WalletRecord,
-};
-pub use error::{ReapplyReason, WalletError, WalletRefusal};
+pub use client::{Notices, RefreshReport, Reissued, WalletApplication, WalletClient, WalletRecord};
+pub use error::{ApplySecret, ReapplyReason, WalletError, WalletRefusal};
 pub use policy::validity_of_record_issued_at;
 pub mod vault;

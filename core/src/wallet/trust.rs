@@ -1,0 +1,141 @@
+//! The issuer's certificates as a verifier sees them: a document signer
+//! (or status list signer) chain, ECDSA P-256 with SHA-256, ending at a
+//! configured IACA root (ISO 18013-5 Annex B). Checks each signature, the
+//! validity of each certificate at the time asked, and that the root is
+//! one of the configured anchors (byte for byte).
+
+use chrono::{DateTime, Utc};
+use der::{Decode, Encode};
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{DerSignature, Signature, VerifyingKey};
+use x509_cert::Certificate;
+
+/// Why a chain is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainFailure {
+    /// A certificate does not parse, or has no P-256 key.
+    #[error("a certificate in the chain is malformed: {what}")]
+    Malformed {
+        /// What was wrong.
+        what: String,
+    },
+    /// The chain does not end at a configured anchor.
+    #[error("the chain does not end at a configured anchor")]
+    Untrusted,
+    /// A certificate's signature does not verify under its issuer's key.
+    #[error("a certificate's signature does not verify")]
+    BadSignature,
+    /// A certificate is not valid at the time asked.
+    #[error("a certificate is not valid at that time")]
+    OutOfValidity,
+}
+
+fn malformed(what: &str) -> ChainFailure {
+    ChainFailure::Malformed {
+        what: what.to_owned(),
+    }
+}
+
+/// The P-256 key of a certificate.
+pub fn p256_key(certificate: &Certificate) -> Result<VerifyingKey, ChainFailure> {
+    let bits = certificate
+        .tbs_certificate()
+        .subject_public_key_info()
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| malformed("public key bits"))?;
+    VerifyingKey::from_sec1_bytes(bits).map_err(|_| malformed("not a P-256 key"))
+}
+
+fn validity(certificate: &Certificate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let validity = certificate.tbs_certificate().validity();
+    let at = |t: x509_cert::time::Time| DateTime::<Utc>::from(t.to_system_time());
+    (at(validity.not_before), at(validity.not_after))
+}
+
+/// Whether `subject` is signed by `issuer` (ecdsa-with-SHA256).
+fn signed_by(subject: &Certificate, issuer: &VerifyingKey) -> Result<(), ChainFailure> {
+    let tbs = subject
+        .tbs_certificate()
+        .to_der()
+        .map_err(|_| malformed("tbsCertificate"))?;
+    let signature = subject
+        .signature()
+        .as_bytes()
+        .ok_or_else(|| malformed("signature bits"))?;
+    let signature = DerSignature::from_bytes(signature)
+        .ok()
+        .and_then(|s| Signature::try_from(s).ok())
+        .ok_or(ChainFailure::BadSignature)?;
+    issuer
+        .verify(&tbs, &signature)
+        .map_err(|_| ChainFailure::BadSignature)
+}
+
+/// Checks `chain` (DER, signer first) at `at` against `anchors` (IACA
+/// certificates, DER): the chain's last certificate is an anchor or is
+/// signed by one. Returns the signer's key.
+pub fn verify_chain(
+    chain: &[Vec<u8>],
+    anchors: &[Vec<u8>],
+    at: DateTime<Utc>,
+) -> Result<VerifyingKey, ChainFailure> {
+    let certificates = chain
+        .iter()
+        .map(|der| Certificate::from_der(der).map_err(|_| malformed("certificate DER")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let signer = certificates
+        .first()
+        .ok_or_else(|| malformed("empty chain"))?;
+    for pair in certificates.windows(2) {
+        if let [subject, issuer] = pair {
+            signed_by(subject, &p256_key(issuer)?)?;
+        }
+    }
+    let last = certificates
+        .last()
+        .ok_or_else(|| malformed("empty chain"))?;
+    let last_der = chain.last().ok_or_else(|| malformed("empty chain"))?;
+    let mut anchored = false;
+    for anchor in anchors {
+        if anchor == last_der {
+            anchored = true;
+            break;
+        }
+        let Ok(anchor) = Certificate::from_der(anchor) else {
+            continue;
+        };
+        if anchor.tbs_certificate().subject() != last.tbs_certificate().issuer() {
+            continue;
+        }
+        // Another issuer may use the same name: only a verifying
+        // signature anchors the chain.
+        let Ok(anchor_key) = p256_key(&anchor) else {
+            continue;
+        };
+        if signed_by(last, &anchor_key).is_err() {
+            continue;
+        }
+        let (from, until) = validity(&anchor);
+        if at < from || at > until {
+            return Err(ChainFailure::OutOfValidity);
+        }
+        anchored = true;
+        break;
+    }
+    if !anchored {
+        return Err(ChainFailure::Untrusted);
+    }
+    for certificate in &certificates {
+        let (from, until) = validity(certificate);
+        if at < from || at > until {
+            return Err(ChainFailure::OutOfValidity);
+        }
+    }
+    p256_key(signer)
+}
+
+/// Verifies a raw `r‖s` ES256 signature over `message`.
+pub fn verifies_es256(key: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    Signature::from_slice(signature).is_ok_and(|s| key.verify(message, &s).is_ok())
+}
