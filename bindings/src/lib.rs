@@ -74,8 +74,8 @@ pub use trust::{TrustAnchors, certificate_expiry, parse_certificate, verify_sign
 pub use wallet::{
     ApplySecret, ElementValue, Notice, NoticeKind, Notices, PublicNotice, ReapplyReason,
     RecordElement, RecordStatus, RefreshReport, ReissueReason, Reissued, RevocationReason,
-    WalletApplication, WalletClient, WalletError, WalletRecord, WalletRefusal,
-    wallet_error_is_retryable,
+    StatusCheck, VerifiedPresentation, VerifyFailure, WalletApplication, WalletClient, WalletError,
+    WalletRecord, WalletRefusal, verify_presentation, wallet_error_is_retryable,
 };
 
 #[cfg(feature = "sandbox")]

@@ -1079,11 +1079,7 @@ impl WalletClient {
             .record_elements(&record_id)
             .await?
             .into_iter()
-            .map(|(id, value)| RecordElement {
-                namespace: id.namespace,
-                identifier: id.identifier,
-                value: value.into(),
-            })
+            .map(|(id, value)| element(id, value))
             .collect())
     }
 
@@ -1146,5 +1142,238 @@ impl WalletClient {
             .client
             .status_list(&uri, mynakit_core::wallet::policy::STATUS_LIST_TTL)
             .await?)
+    }
+}
+
+/// What the status list said of a verified presentation.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum StatusCheck {
+    /// The issuer's signed list says VALID.
+    Valid,
+    /// No usable list (none given, expired, another URI, not trusted): the
+    /// verifier decides; the record is **not** reported revoked.
+    Undetermined {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A presentation that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VerifiedPresentation {
+    /// `docType` (`org.iso.23220.1.jp.mnc`).
+    pub doc_type: String,
+    /// The disclosed elements, each matching its signed digest.
+    pub elements: Vec<RecordElement>,
+    /// Start of validity.
+    pub valid_from: SystemTime,
+    /// End of validity.
+    pub valid_until: SystemTime,
+    /// The status.
+    pub status: StatusCheck,
+}
+
+/// Which check of a presentation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum VerifyFailure {
+    /// The response does not parse.
+    #[error("the response is malformed: {reason}")]
+    Malformed {
+        /// What was wrong.
+        reason: String,
+    },
+    /// No document, or an error status.
+    #[error("the response carries no document (status {status})")]
+    NoDocument {
+        /// The response's `status`.
+        status: u64,
+    },
+    /// Not the My Number card record.
+    #[error("the document is {doc_type}, not the My Number card record")]
+    DocType {
+        /// The `docType` found.
+        doc_type: String,
+    },
+    /// The document signer's chain does not lead to a given anchor.
+    #[error("the issuer is not trusted: {reason}")]
+    UntrustedIssuer {
+        /// Why.
+        reason: String,
+    },
+    /// The MSO's signature does not verify.
+    #[error("the issuer's signature over the MSO does not verify")]
+    IssuerSignature,
+    /// A disclosed element does not match its digest.
+    #[error("the element {element} does not match the signed digest")]
+    DigestMismatch {
+        /// `namespace/identifier`.
+        element: String,
+    },
+    /// Before `validFrom`.
+    #[error("the record is not valid yet")]
+    NotYetValid,
+    /// At or after `validUntil`.
+    #[error("the record has expired")]
+    Expired,
+    /// The device signature does not cover this transcript with the
+    /// record's device key (a replay, or not the holder's phone).
+    #[error("the device signature does not verify over this session")]
+    DeviceSignature,
+    /// The status list says INVALID.
+    #[error("the record is revoked")]
+    Revoked,
+    /// The status list says SUSPENDED.
+    #[error("the record is suspended")]
+    Suspended,
+    /// A status this reader does not know (not called valid).
+    #[error("the record's status is {status}")]
+    UnknownStatus {
+        /// The status value.
+        status: u8,
+    },
+    /// `now` is out of the range a date can hold.
+    #[error("invalid input: {reason}")]
+    InvalidInput {
+        /// What.
+        reason: String,
+    },
+}
+
+impl From<core_wallet::verifier::VerifyFailure> for VerifyFailure {
+    fn from(e: core_wallet::verifier::VerifyFailure) -> Self {
+        use core_wallet::verifier::VerifyFailure as F;
+        match e {
+            F::Malformed(m) => Self::Malformed {
+                reason: m.to_string(),
+            },
+            F::NoDocument { status } => Self::NoDocument { status },
+            F::DocType(doc_type) => Self::DocType { doc_type },
+            F::UntrustedIssuer(chain) => Self::UntrustedIssuer {
+                reason: chain.to_string(),
+            },
+            F::IssuerSignature => Self::IssuerSignature,
+            F::DigestMismatch { element } => Self::DigestMismatch { element },
+            F::NotYetValid => Self::NotYetValid,
+            F::Expired => Self::Expired,
+            F::DeviceSignature => Self::DeviceSignature,
+            F::Revoked => Self::Revoked,
+            F::Suspended => Self::Suspended,
+            F::UnknownStatus(status) => Self::UnknownStatus { status },
+        }
+    }
+}
+
+fn element(id: core_mdoc::ElementId, value: core_mdoc::ElementValue) -> RecordElement {
+    RecordElement {
+        namespace: id.namespace,
+        identifier: id.identifier,
+        value: value.into(),
+    }
+}
+
+/// Checks a presentation (`DeviceResponse`, CBOR) for the verifier's own
+/// `session_transcript` at `now`: the MSO's signature to one of `anchors`
+/// (IACA certificates, DER), every disclosed digest, the document type,
+/// the validity, the device signature over the transcript, then the status
+/// with `status_list` (a status list token) if the verifier has one. For a
+/// desktop, a kiosk or another phone.
+#[uniffi::export]
+pub fn verify_presentation(
+    anchors: Vec<Vec<u8>>,
+    device_response: Vec<u8>,
+    session_transcript: Vec<u8>,
+    now: SystemTime,
+    status_list: Option<Vec<u8>>,
+) -> Result<VerifiedPresentation, VerifyFailure> {
+    let now = crate::reset::utc(now).ok_or_else(|| VerifyFailure::InvalidInput {
+        reason: "the time is out of range".into(),
+    })?;
+    let verified = core_wallet::verifier::Verifier::new(anchors).verify(
+        &device_response,
+        &session_transcript,
+        now,
+        status_list.as_deref(),
+    )?;
+    Ok(VerifiedPresentation {
+        doc_type: verified.doc_type,
+        elements: verified
+            .elements
+            .into_iter()
+            .map(|(id, value)| element(id, value))
+            .collect(),
+        valid_from: verified.valid_from.into(),
+        valid_until: verified.valid_until.into(),
+        status: match verified.status {
+            core_wallet::verifier::StatusCheck::Valid => StatusCheck::Valid,
+            core_wallet::verifier::StatusCheck::Undetermined { reason } => {
+                StatusCheck::Undetermined { reason }
+            }
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elements_hide_their_values_in_debug() {
+        let e = RecordElement {
+            namespace: core_mdoc::NAMESPACE_JP.into(),
+            identifier: "full_name_unicode".into(),
+            value: ElementValue::Text {
+                value: "番号　花子".into(),
+            },
+        };
+        let text = format!("{e:?}");
+        assert!(
+            text.contains("full_name_unicode") && text.contains("redacted"),
+            "{text}"
+        );
+        assert!(!text.contains("花子"), "{text}");
+    }
+
+    #[test]
+    fn core_errors_map_to_flat_cases_w10_w12() {
+        assert_eq!(
+            WalletError::from(core_wallet::WalletError::SecureArea(
+                mynakit_core::SecureAreaError::UserCancelled
+            )),
+            WalletError::UserCancelled
+        );
+        assert_eq!(
+            WalletError::from(core_wallet::WalletError::RecordInForce {
+                record_id: "ab".into()
+            }),
+            WalletError::RecordInForce {
+                record_id: "ab".into()
+            }
+        );
+        let refused = WalletError::from(core_wallet::WalletError::Refused {
+            error: core_wallet::WalletRefusal::CertificateRevoked,
+            status: 403,
+        });
+        assert_eq!(
+            refused,
+            WalletError::Refused {
+                refusal: WalletRefusal::CertificateRevoked,
+                status: 403
+            }
+        );
+        assert!(!refused.is_retryable());
+        let unavailable = WalletError::from(core_wallet::WalletError::Authority(
+            mynakit_core::AuthorityError::Unavailable { reason: "x".into() },
+        ));
+        assert!(unavailable.is_retryable() && wallet_error_is_retryable(&unavailable));
+    }
+
+    #[test]
+    fn a_verification_of_garbage_says_malformed() {
+        let failure =
+            verify_presentation(vec![], vec![0xff], vec![0x80], SystemTime::UNIX_EPOCH, None);
+        assert!(
+            matches!(failure, Err(VerifyFailure::Malformed { .. })),
+            "{failure:?}"
+        );
     }
 }

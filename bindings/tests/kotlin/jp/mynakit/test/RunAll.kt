@@ -22,6 +22,7 @@ val TEST_CLASSES = listOf(
     SecureAreaTest::class.java,
     PinResetTest::class.java,
     WalletTest::class.java,
+    WalletLifecycleTest::class.java,
 )
 
 /**

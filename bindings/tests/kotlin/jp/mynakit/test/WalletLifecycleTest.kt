@@ -15,6 +15,9 @@ import jp.mynakit.VirtualCard
 import jp.mynakit.VirtualLinkSwitches
 import jp.mynakit.Wallet
 import jp.mynakit.WalletException
+import jp.mynakit.StatusCheck
+import jp.mynakit.VerifyFailure
+import jp.mynakit.verifyPresentation
 import kotlinx.coroutines.runBlocking
 import okhttp3.MediaType.Companion.toMediaType
 import okhttp3.Request
@@ -57,7 +60,16 @@ class WalletLifecycleTest {
         }
     }
 
-    @Test fun w2_w3_w5_w6_w7_w10_applyPresentReissueAndRevokeOverLoopbackHttp() = runBlocking {
+    /** GET [url] on the served sandbox: the body's bytes. */
+    private fun fetch(url: String): ByteArray {
+        val request = Request.Builder().url(url).get().build()
+        return OkHttpAuthorityLink.defaultClient().newCall(request).execute().use { answer ->
+            assertEquals(200, answer.code, url)
+            answer.body.bytes()
+        }
+    }
+
+    @Test fun w2_w3_w5_w6_w7_w10_applyPresentVerifyReissueAndRevokeOverLoopbackHttp(): Unit = runBlocking {
         ServedSandbox().use { served ->
             val card = VirtualCard()
             val area = JdkSecureArea()
@@ -108,6 +120,23 @@ class WalletLifecycleTest {
                 val statusList = wallet.statusList(record.statusUri)
                 assertNotNull(statusList, "the issuer publishes its status list")
 
+                // Verify as a verifier would: the issuer's IACA as anchor, the signed status list.
+                val iaca = fetch("${served.baseUrl}/v1/wallet/iaca")
+                val verified = verifyPresentation(listOf(iaca), response, transcript, wallet.now(), statusList)
+                assertEquals("org.iso.23220.1.jp.mnc", verified.docType)
+                assertEquals(listOf("age_over_20"), verified.elements.map { it.identifier }, "only what was asked")
+                assertEquals(StatusCheck.Valid, verified.status)
+                // Replayed into another session: the device signature does not cover it.
+                val otherTranscript = byteArrayOf(0x83.toByte(), 0xF6.toByte(), 0xF6.toByte(), 0x41, 0x08)
+                expectThrows<VerifyFailure.DeviceSignature> {
+                    verifyPresentation(listOf(iaca), response, otherTranscript, wallet.now(), statusList)
+                }
+                // No anchor for this issuer: not trusted. No status list: undetermined, never "revoked".
+                expectThrows<VerifyFailure.UntrustedIssuer> {
+                    verifyPresentation(emptyList(), response, transcript, wallet.now(), statusList)
+                }
+                assertTrue(verifyPresentation(listOf(iaca), response, transcript, wallet.now(), null).status is StatusCheck.Undetermined)
+
                 // A month passes on the issuer's clock: refresh re-issues without the card (W6(1)).
                 advanceClock(served, "32d")
                 val report = wallet.refresh()
@@ -123,7 +152,11 @@ class WalletLifecycleTest {
                 expectThrows<WalletException.RecordNotUsable> {
                     wallet.present(record.recordId, listOf("age_over_20"), transcript)
                 }
-                assertTrue(wallet.present(current.recordId, listOf("age_over_18"), transcript).isNotEmpty())
+                val beforeRevocation = wallet.present(current.recordId, listOf("age_over_18"), transcript)
+                assertEquals(
+                    StatusCheck.Valid,
+                    verifyPresentation(listOf(iaca), beforeRevocation, transcript, wallet.now(), fetch(current.statusUri)).status,
+                )
 
                 // The holder revokes from the phone (W7(2)): for good.
                 val revoked = wallet.revoke(current.recordId)
@@ -131,6 +164,11 @@ class WalletLifecycleTest {
                 assertEquals(RevocationReason.HOLDER_REQUEST, revoked.revocationReason)
                 expectThrows<WalletException.RecordNotUsable> {
                     wallet.present(current.recordId, listOf("age_over_20"), transcript)
+                }
+                // The verifier reading a fresh list sees the old presentation revoked.
+                val fresh = fetch(current.statusUri)
+                expectThrows<VerifyFailure.Revoked> {
+                    verifyPresentation(listOf(iaca), beforeRevocation, transcript, wallet.now(), fresh)
                 }
                 val notices = wallet.notices()
                 assertTrue(notices.holder.any { it.recordId == current.recordId }, "the revocation is confirmed: ${notices.holder}")

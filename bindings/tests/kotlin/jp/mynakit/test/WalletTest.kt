@@ -29,7 +29,7 @@ class WalletTest {
         dir.deleteRecursively()
     }
 
-    @Test fun w12_anUnreachableIssuerIsARetryableFailureAndNothingIsMade() = runBlocking {
+    @Test fun w12_anUnreachableIssuerIsARetryableFailureAndNothingIsMade(): Unit = runBlocking {
         val area = JdkSecureArea()
         val base = "http://127.0.0.1:${closedPort()}"
         Wallet(base, File(dir, "phone.db"), area).use { wallet ->
@@ -42,7 +42,7 @@ class WalletTest {
         }
     }
 
-    @Test fun offlineCallsOnAnEmptyPhoneAreTypedRefusals() = runBlocking {
+    @Test fun offlineCallsOnAnEmptyPhoneAreTypedRefusals(): Unit = runBlocking {
         val link = OkHttpAuthorityLink("http://127.0.0.1:${closedPort()}")
         Wallet(WalletClient(link, "issuer.example", File(dir, "phone.db").path, JdkSecureArea())).use { wallet ->
             val missing = expectThrows<WalletException.NoSuchRecord> { wallet.record("00ff") }
