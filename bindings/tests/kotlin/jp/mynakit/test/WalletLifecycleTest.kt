@@ -6,6 +6,7 @@ import java.time.Duration
 import jp.mynakit.ElementValue
 import jp.mynakit.KeystoreOperation
 import jp.mynakit.OkHttpAuthorityLink
+import jp.mynakit.ReapplyReason
 import jp.mynakit.ReissueReason
 import jp.mynakit.RecordStatus
 import jp.mynakit.RevocationReason
@@ -172,6 +173,34 @@ class WalletLifecycleTest {
                 }
                 val notices = wallet.notices()
                 assertTrue(notices.holder.any { it.recordId == current.recordId }, "the revocation is confirmed: ${notices.holder}")
+            }
+        }
+    }
+
+    @Test fun w10_w11_aRemovedLockScreenLeavesTheRecordUnusableAndAsksForTheCard(): Unit = runBlocking {
+        ServedSandbox().use { served ->
+            val card = VirtualCard()
+            val area = JdkSecureArea()
+            Wallet(served.baseUrl, File(dir, "phone.db"), area).use { wallet ->
+                val application = wallet.beginApplication()
+                wallet.tap(
+                    application,
+                    ForwardingTransport(card.link(VirtualLinkSwitches())),
+                    Sandbox.PIN.toCharArray(),
+                    Sandbox.SIGNING_PASSWORD.toCharArray(),
+                )
+                val record = wallet.submitApplication(application)
+                // The lock screen goes: Android invalidates every key that asks for the user.
+                assertEquals(1, area.invalidate(), "only the device key asks for the user; the vault's key does not")
+                val prompts = area.lockScreen.prompts.get()
+                val e = expectThrows<WalletException.ReapplyWithCard> {
+                    wallet.present(record.recordId, listOf("age_over_20"), transcript)
+                }
+                assertEquals(ReapplyReason.DEVICE_KEY_INVALIDATED, e.reason)
+                assertEquals(prompts, area.lockScreen.prompts.get(), "no prompt for a key that is gone")
+                // The record is still listed (the vault opens), and can be read on the holder's screen.
+                assertEquals(listOf(record.recordId), wallet.records().map { it.recordId })
+                assertTrue(wallet.recordElements(record.recordId).isNotEmpty())
             }
         }
     }
