@@ -2,10 +2,13 @@
 # mdoc interop (issue 9): the card-substitute record (ISO/IEC 18013-5
 # IssuerSigned, DeviceResponse) against pymdoccbor from PyPI, and the Token
 # Status List (draft-ietf-oauth-status-list, CWT) read independently with
-# Python's zlib and the draft's bit rule (tests/interop/mdoc/).
+# Python's zlib and the draft's bit rule, and with token-status-list's
+# BitArray (PyPI, an alpha written for draft 02: the bit rule is unchanged)
+# (tests/interop/mdoc/).
 #
 # Installs what it needs on a fresh Debian machine: python3 with venv from
-# apt, pymdoccbor and cbor2 from PyPI into a venv under target/tools.
+# apt, pymdoccbor, cbor2 and token-status-list from PyPI into a venv under
+# target/tools.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -25,11 +28,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-if ! "$VENV/bin/python" -c 'import pymdoccbor, cbor2, cryptography' 2>/dev/null; then
-  log "installing pymdoccbor and cbor2 into $VENV"
+if ! "$VENV/bin/python" -c 'import pymdoccbor, cbor2, cryptography, token_status_list' 2>/dev/null; then
+  log "installing pymdoccbor, cbor2 and token-status-list into $VENV"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "pymdoccbor==1.4.0" "cbor2==5.*"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "pymdoccbor==1.4.0" "cbor2==5.*" \
+    "token-status-list==0.1.0a2.dev1"
 fi
 
 log "building and running the vectors example"

@@ -12,8 +12,9 @@ did not write:
 3. The status list token (draft-ietf-oauth-status-list, CWT form) is read
    independently: COSE_Sign1 tag 18, typ application/statuslist+cwt,
    signature by the x5chain's key, the claims, zlib (Python's) and the
-   draft's bit rule; every status agrees with what our reader reported; a
-   tampered token does not verify.
+   draft's bit rule, and again with token-status-list's BitArray (PyPI);
+   every status agrees with what our reader reported; a tampered token does
+   not verify.
 
 Usage: check_mdoc.py VECTORS_DIR
 Exits 1 when any check fails.
@@ -246,6 +247,14 @@ def status(i):
 ours = list_info["statuses"]
 theirs = [status(i) for i in range(len(lst) * 8 // bits)]
 check(theirs[: len(ours)] == ours, f"every one of {len(ours)} statuses agrees with our reader")
+# A second reader we did not write: token-status-list's BitArray (PyPI).
+from token_status_list import BitArray  # noqa: E402
+
+library = BitArray(bits, lst)
+check(
+    [library.get(i) for i in range(len(ours))] == ours,
+    f"token-status-list reads the same {len(ours)} statuses",
+)
 check({0, 1, 2} <= set(ours), "the list holds VALID, INVALID and SUSPENDED entries")
 check(ours[list_info["record_index"]] == 0, "the record's own entry is VALID")
 
