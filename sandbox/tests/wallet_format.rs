@@ -15,7 +15,7 @@ use mynakit_core::wallet::mdoc::{
 use mynakit_core::wallet::status_list::{
     Status, StatusList, StatusListToken, sign_status_list_token,
 };
-use mynakit_core::wallet::trust::ChainFailure;
+use mynakit_core::wallet::trust::{ChainFailure, is_mdoc_document_signer};
 use mynakit_core::wallet::verifier::{StatusCheck, Verifier, VerifyFailure};
 use mynakit_core::wallet::wire::{ApplicationData, StatusReference};
 use mynakit_sandbox::iaca::IssuerKeys;
@@ -362,6 +362,16 @@ fn a_record_from_an_issuer_outside_the_anchors_is_untrusted() {
         ),
         Err(VerifyFailure::UntrustedIssuer(ChainFailure::Untrusted))
     );
+}
+
+#[test]
+fn only_the_document_signer_certificate_counts_as_a_document_signer() {
+    // ISO 18013-5 Annex B.1.4: the DS certificate names EKU 1.0.18013.5.1.2;
+    // the IACA root does not, so the verifier would refuse it as signer.
+    let keys = IssuerKeys::generate(issued_at()).unwrap();
+    assert!(is_mdoc_document_signer(&keys.x5chain()[0]));
+    assert!(!is_mdoc_document_signer(keys.iaca_der()));
+    assert!(!is_mdoc_document_signer(b"not a certificate"));
 }
 
 #[test]
