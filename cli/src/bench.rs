@@ -17,6 +17,8 @@ mod capture;
 mod reset_tap;
 #[path = "bench_token.rs"]
 mod token;
+#[path = "bench_wallet.rs"]
+mod wallet;
 
 use std::path::PathBuf;
 
@@ -64,6 +66,18 @@ enum BenchCommand {
     /// Card round trips of the reset tap, each kind, extended-length and
     /// short-only links, on the in-process virtual card.
     ResetTap(reset_tap::ResetTapBenchArgs),
+    /// Card round trips of the wallet's application tap (issue 9, W2), on
+    /// the in-process virtual card, with where each APDU goes.
+    WalletTap(wallet::WalletTapBenchArgs),
+    /// The phone's cost of one wallet presentation (selective disclosure,
+    /// device signature, DeviceResponse) and the issuer's of one record.
+    Presentation(wallet::PresentationBenchArgs),
+    /// Size and build+compress+sign time of the wallet's status list
+    /// (2 bits per entry) at 10^6 and 10^7 entries.
+    StatusList(wallet::StatusListBenchArgs),
+    /// Re-issue throughput and latency (p50/p99) of a served sandbox
+    /// wallet issuer on loopback (one chain: lost, recovered, re-issued).
+    WalletIssuer(wallet::WalletIssuerBenchArgs),
 }
 
 /// The operations measured, in card-protocol.md's terms.
@@ -148,6 +162,10 @@ pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResul
         Some(BenchCommand::Token(args)) => return token::run(args, out),
         Some(BenchCommand::Capture(args)) => return capture::run(args, out),
         Some(BenchCommand::ResetTap(args)) => return reset_tap::run(args, out),
+        Some(BenchCommand::WalletTap(args)) => return wallet::run_tap(args, out),
+        Some(BenchCommand::Presentation(args)) => return wallet::run_presentation(args, out),
+        Some(BenchCommand::StatusList(args)) => return wallet::run_status_list(args, out),
+        Some(BenchCommand::WalletIssuer(args)) => return wallet::run_issuer(args, out),
         None => {}
     }
     let pin = read_secret(PIN_ENV, "4-digit PIN: ").map_err(Failure::Input)?;

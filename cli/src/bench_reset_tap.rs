@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use clap::Args;
-use mynakit_core::layout::{Application, ins, jpki, kenmen};
+use mynakit_core::layout::{Application, ins, jpki, kenhojo, kenmen};
 use mynakit_core::reset::{OtherSecret, ResetClient, ResetError};
 use mynakit_core::{
     AuthPin, CardChannel, CheckCodeB, Clock, Exchange, LastTry, SigningPassword,
@@ -38,7 +38,7 @@ pub struct ResetTapBenchArgs {
 
 /// One APDU of the tap.
 #[derive(Debug, Serialize)]
-struct Step {
+pub struct Step {
     what: String,
     bytes_sent: usize,
     bytes_received: usize,
@@ -46,7 +46,7 @@ struct Step {
 
 /// One tap's cost.
 #[derive(Debug, Serialize)]
-struct TapCost {
+pub struct TapCost {
     kind: &'static str,
     link: &'static str,
     apdus: usize,
@@ -61,7 +61,7 @@ struct TapCost {
 type LinkOf = fn() -> LinkSwitches;
 
 /// The links measured.
-const LINKS: [(&str, LinkOf); 2] = [
+pub const LINKS: [(&str, LinkOf); 2] = [
     ("extended length", LinkSwitches::default),
     ("short APDUs only", LinkSwitches::short_only),
 ];
@@ -139,10 +139,15 @@ async fn tap(
 }
 
 fn cost(kind: ResetKind, link: &'static str, exchanges: &[Exchange]) -> TapCost {
+    cost_named(kind_name(kind), link, exchanges)
+}
+
+/// One session's cost, its APDUs named (also `bench wallet-tap`'s).
+pub fn cost_named(kind: &'static str, link: &'static str, exchanges: &[Exchange]) -> TapCost {
     let load = load_of(exchanges.iter().map(|e| (e.bytes_sent, e.bytes_received())));
     let mut namer = Namer::default();
     TapCost {
-        kind: kind_name(kind),
+        kind,
         link,
         apdus: exchanges.len(),
         bytes_sent: exchanges.iter().map(|e| e.bytes_sent).sum(),
@@ -167,14 +172,16 @@ fn kind_name(kind: ResetKind) -> &'static str {
     }
 }
 
-/// Names APDUs from their header, following the selected application.
+/// Names APDUs from their header, following the selected application
+/// (also `bench wallet-tap`'s).
 #[derive(Default)]
-struct Namer {
+pub struct Namer {
     app: Option<Application>,
 }
 
 impl Namer {
-    fn name(&mut self, exchange: &Exchange) -> String {
+    /// The name of the next APDU of the session.
+    pub fn name(&mut self, exchange: &Exchange) -> String {
         let c = &exchange.command;
         let (Some(&ins_byte), Some(&p1), Some(&p2)) = (c.get(1), c.get(2), c.get(3)) else {
             return "(no header)".into();
@@ -236,6 +243,10 @@ impl Namer {
                 "CV certificate (EF 0004)"
             }
             (Some(Application::Kenmen), f) if f == kenmen::CHECK_CODE_B.0 => "照合番号B",
+            (Some(Application::Kenmen), f) if f == kenmen::CHECK_CODE_A.0 => "照合番号A",
+            (Some(Application::Kenhojo), f) if f == kenhojo::BASIC_FOUR.0 => "basic four (EF 0002)",
+            (Some(Application::Kenhojo), f) if f == kenhojo::MY_NUMBER.0 => "My Number (EF 0001)",
+            (Some(Application::Kenhojo), f) if f == kenhojo::PIN.0 => "card-info PIN",
             (Some(Application::Jpki), f) if f == jpki::TOKEN_INFO.0 => "token label (EF 0006)",
             (Some(Application::Jpki), f) if f == jpki::AUTH_CERT.0 => "auth certificate",
             (Some(Application::Jpki), f) if f == jpki::SIGNING_CERT.0 => "signing certificate",
@@ -249,7 +260,8 @@ impl Namer {
     }
 }
 
-fn print(costs: &[TapCost], markdown: bool, out: &Output) {
+/// Prints the costs (text, JSON or Markdown tables).
+pub fn print(costs: &[TapCost], markdown: bool, out: &Output) {
     if markdown && !out.is_json() {
         say!("| kind | link | APDUs | bytes sent / received | air time 106 / 424 kbit/s |");
         say!("|---|---|---:|---:|---:|");

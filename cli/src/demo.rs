@@ -386,7 +386,8 @@ async fn walk(demo: &mut Demo<'_>) -> CmdResult {
         ],
     )?;
 
-    reset_walk(demo).await
+    reset_walk(demo).await?;
+    wallet_walk(demo).await
 }
 
 /// The PIN-reset app (issue 8) on a card of its own, an in-process sandbox
@@ -625,4 +626,192 @@ fn describe(result: Result<(), CardError>) -> String {
         Ok(()) => "verified".into(),
         Err(e) => e.to_string(),
     }
+}
+
+/// The card-substitute record (issue 9) on a card of its own and an
+/// in-process sandbox issuer sharing one sandbox clock with the phone:
+/// apply, present, verify; a month passes and the record is re-issued
+/// (W6(1)); the phone is reported lost and a verifier sees the suspension
+/// (W9) before the phone does; recovered, re-issued (W6(4)), valid again.
+async fn wallet_walk(demo: &mut Demo<'_>) -> CmdResult {
+    use std::sync::Arc;
+
+    use chrono::TimeDelta;
+    use mynakit_core::wallet::mdoc::ElementId;
+    use mynakit_core::wallet::verifier::{StatusCheck, Verifier};
+    use mynakit_core::wallet::{WalletClient, WalletError};
+    use mynakit_core::{
+        AuthorityLink, Clock, IdempotencyKey, KenhojoPin, SigningPassword, SoftwareSecureArea,
+        Store, TranscriptStats, UserAuthenticator,
+    };
+    use mynakit_sandbox::reset::SandboxClock;
+    use mynakit_sandbox::wallet::{DEFAULT_BASE_URL, WalletIssuer, WalletLink};
+
+    use crate::wallet_cmd::{fresh_transcript, jst, wallet_failure};
+
+    /// The demo's holder approves each use of the device key (W10); a
+    /// phone would show its biometric prompt here.
+    struct DemoApproval;
+    impl UserAuthenticator for DemoApproval {
+        fn authenticate(&self, _alias: &str) -> Result<(), mynakit_core::SecureAreaError> {
+            Ok(())
+        }
+    }
+
+    let other = |e: String| Failure::Other(e);
+    let failed = |e: WalletError| wallet_failure(&e);
+    let sandbox = Sandbox::new();
+    let sandbox_clock = Arc::new(SandboxClock::new());
+    let clock: Arc<dyn Clock> = sandbox_clock.clone();
+    let issuer = Arc::new(
+        WalletIssuer::in_memory(Arc::clone(&clock), DEFAULT_BASE_URL)
+            .map_err(|e| other(e.to_string()))?,
+    );
+    let link: Arc<dyn AuthorityLink> = Arc::new(WalletLink::new(Arc::clone(&issuer)));
+    let client = WalletClient::new(
+        link,
+        Arc::new(Store::open_in_memory().map_err(|e| other(e.to_string()))?),
+        Arc::new(SoftwareSecureArea::in_memory().with_authenticator(Arc::new(DemoApproval))),
+        Arc::clone(&clock),
+        "sandbox:demo-wallet",
+    )
+    .map_err(failed)?;
+    let key = || IdempotencyKey::generate().map_err(|e| other(e.to_string()));
+    let secrets = CardSecrets::default();
+    let pin = KenhojoPin::new(&secrets.kenhojo_pin).map_err(|e| Failure::Input(e.to_string()))?;
+    let password = SigningPassword::new(&secrets.signing_password)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let verifier = Verifier::new(vec![issuer.iaca_der()]);
+    let wanted: Vec<ElementId> = ["full_name_unicode", "age_over_20"]
+        .iter()
+        .filter_map(|id| ElementId::parse(id).ok())
+        .collect();
+    // A presentation over a fresh transcript, checked by a verifier with
+    // the issuer's current status list: what it says.
+    let present_and_verify = |record_id: String| {
+        let client = &client;
+        let issuer = &issuer;
+        let verifier = &verifier;
+        let wanted = &wanted;
+        async move {
+            let transcript = fresh_transcript()?;
+            let response = client
+                .present(&record_id, wanted, &transcript)
+                .await
+                .map_err(failed)?;
+            let list = issuer.status_list(1).map_err(|e| other(e.to_string()))?;
+            Ok::<_, Failure>(
+                match verifier.verify(&response, &transcript, client.now(), Some(&list)) {
+                    Ok(v) => match v.status {
+                        StatusCheck::Valid => format!(
+                            "verifier: genuine, status VALID, {} element(s) disclosed of the record",
+                            v.elements.len()
+                        ),
+                        StatusCheck::Undetermined { reason } => {
+                            format!("verifier: genuine, status undetermined ({reason})")
+                        }
+                    },
+                    Err(e) => format!("verifier: refused — {e}"),
+                },
+            )
+        }
+    };
+
+    // Apply: one tap (W2).
+    let mut application = client.begin_application().await.map_err(failed)?;
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    client
+        .tap(&mut application, &mut channel, &pin, &password)
+        .await
+        .map_err(failed)?;
+    let tap_stats = channel.transcript().stats();
+    let record = client
+        .submit_application(&mut application)
+        .await
+        .map_err(failed)?;
+    let first = record.record_id.clone();
+    demo.record(
+        "Wallet: apply in one tap (W2: basic four, My Number, face photo, signing certificate and signature)",
+        tap_stats,
+        None,
+        vec![
+            format!("record {first}"),
+            format!(
+                "valid {} – {} (W5)",
+                jst(record.valid_from),
+                jst(record.valid_until)
+            ),
+        ],
+    )?;
+
+    // Present and verify.
+    let said = present_and_verify(first.clone()).await?;
+    demo.record(
+        "Wallet: present full name and age over 20 only (selective disclosure, W10 approval)",
+        TranscriptStats::default(),
+        None,
+        vec![said],
+    )?;
+
+    // A month passes: the validity ends, the refresh re-issues (W6(1)).
+    sandbox_clock.advance(TimeDelta::days(32));
+    let report = client.refresh().await.map_err(failed)?;
+    let reissued = report
+        .reissued
+        .ok_or_else(|| other("a month later the record was not re-issued (W6(1))".into()))?;
+    let second = reissued.new_record_id.clone();
+    demo.record(
+        "Wallet: a month passes (sandbox clock) — re-issued without the card (W6)",
+        TranscriptStats::default(),
+        None,
+        vec![format!(
+            "{} → {second} ({}, {})",
+            reissued.old_record_id,
+            crate::reset_cmd::snake(&reissued.reason),
+            reissued.reason.rule()
+        )],
+    )?;
+
+    // Lost: a verifier sees the suspension before the phone hears of it.
+    issuer
+        .report_lost(&key()?, &second)
+        .map_err(|e| other(e.to_string()))?;
+    let said = present_and_verify(second.clone()).await?;
+    let report = client.refresh().await.map_err(failed)?;
+    let now_status = report
+        .records
+        .first()
+        .map(|r| crate::reset_cmd::snake(&r.status))
+        .unwrap_or_default();
+    demo.record(
+        "Wallet: the phone is reported lost (W9) — suspended",
+        TranscriptStats::default(),
+        None,
+        vec![said, format!("the phone's refresh: {now_status}")],
+    )?;
+
+    // Recovered: re-issued (W6(4)), valid again.
+    issuer
+        .recovered(&key()?, &second)
+        .map_err(|e| other(e.to_string()))?;
+    let report = client.refresh().await.map_err(failed)?;
+    let reissued = report
+        .reissued
+        .ok_or_else(|| other("the recovered phone was not re-issued (W6(4))".into()))?;
+    let said = present_and_verify(reissued.new_record_id.clone()).await?;
+    demo.record(
+        "Wallet: recovered — re-issued (W6(4)) and valid again",
+        TranscriptStats::default(),
+        None,
+        vec![
+            format!(
+                "{} → {} ({})",
+                reissued.old_record_id,
+                reissued.new_record_id,
+                reissued.reason.rule()
+            ),
+            said,
+        ],
+    )?;
+    Ok(())
 }

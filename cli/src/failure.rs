@@ -44,6 +44,29 @@ pub mod exit {
     /// A reservation of this kind is live already (one per card and kind);
     /// the JSON has its `id`.
     pub const ALREADY_RESERVED: u8 = 17;
+    /// A wallet record is in force for this person already (W3): revoke
+    /// it first; the JSON has its `record_id`.
+    pub const RECORD_IN_FORCE: u8 = 18;
+    /// The card must be tapped again for a new record (W6: the signing
+    /// certificate expired or was revoked, the device key is gone); the
+    /// JSON's `reason` says which.
+    pub const REAPPLY_WITH_CARD: u8 = 19;
+    /// The record cannot be presented now: suspended (W9), revoked or
+    /// expired; the JSON has `status` and `reason`.
+    pub const RECORD_NOT_USABLE: u8 = 20;
+    /// The user did not approve the use of the device key (W10): declined
+    /// at the prompt, or no terminal and no `--yes`.
+    pub const NOT_APPROVED: u8 = 21;
+    /// `wallet verify`: the presentation is not genuine (malformed, an
+    /// untrusted issuer, a signature or digest that does not verify, not
+    /// this session's); the JSON's `check` says which.
+    pub const PRESENTATION_INVALID: u8 = 22;
+    /// `wallet verify`: outside the record's validity (W5).
+    pub const PRESENTATION_OUTSIDE_VALIDITY: u8 = 23;
+    /// `wallet verify`: the issuer's status list says revoked.
+    pub const PRESENTATION_REVOKED: u8 = 24;
+    /// `wallet verify`: the issuer's status list says suspended (W9).
+    pub const PRESENTATION_SUSPENDED: u8 = 25;
 }
 
 /// A failed command.

@@ -25,6 +25,7 @@ mod card_cmd;
 mod demo;
 mod failure;
 mod home;
+mod issuer_cmd;
 mod kiosk_cmd;
 mod output;
 #[cfg(feature = "pcsc")]
@@ -36,6 +37,7 @@ mod readers_cmd;
 mod reset_cmd;
 mod sandbox_cmd;
 mod secrets;
+mod wallet_cmd;
 
 use std::process::ExitCode;
 
@@ -75,6 +77,9 @@ enum Command {
     Sandbox(sandbox_cmd::SandboxCommand),
     /// The PIN-reset app (issue 8): card front, reservation, kept reservations.
     Reset(reset_cmd::ResetArgs),
+    /// The card-substitute record (issue 9): apply in one tap, show,
+    /// refresh (re-issue, W6), present, revoke, notices.
+    Wallet(wallet_cmd::WalletArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +92,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args, &cli.reader, &out),
         Command::Sandbox(command) => sandbox_cmd::run(command, &cli.reader, &out),
         Command::Reset(args) => reset_cmd::run(args, &out),
+        Command::Wallet(args) => wallet_cmd::run(args, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,6 +50,10 @@ pub enum SandboxCommand {
     /// first), or a prompt — never from an argument. The card is the sample
     /// card of the state file: the global --sandbox-* switches do not apply.
     Kiosk(crate::kiosk_cmd::KioskArgs),
+    /// The wallet issuer's sandbox admin (issue 9) on a served sandbox:
+    /// revoke with a reason, report a phone lost, recovered, a key
+    /// compromised, revoke a signing certificate (W4, W6(4), W7–W9).
+    Issuer(crate::issuer_cmd::IssuerArgs),
 }
 
 /// Options of `sandbox maintenance`.
@@ -127,6 +131,7 @@ pub fn run(command: SandboxCommand, reader: &ReaderArgs, out: &Output) -> CmdRes
         SandboxCommand::Clock(ClockCommand::Advance(args)) => advance_clock(&args, out),
         SandboxCommand::Maintenance(args) => maintenance(&args, out),
         SandboxCommand::Kiosk(args) => crate::kiosk_cmd::run(&args, out),
+        SandboxCommand::Issuer(args) => crate::issuer_cmd::run(&args, out),
     }
 }
 

@@ -655,3 +655,49 @@ fn a_status_list_is_reused_within_its_ttl_and_fetched_again_after() {
     .unwrap();
     assert_eq!(list.list.get(record.status_idx), Some(Status::Suspended));
 }
+
+#[test]
+fn w6_once_the_signing_certificate_has_expired_a_due_re_issue_asks_for_the_card_instead() {
+    let world = World::at(at("2026-07-01T01:00:00Z"));
+    let phone = world.phone();
+    let first = phone.apply();
+    let not_after = world
+        .sandbox
+        .card()
+        .signing_certificate()
+        .unwrap()
+        .not_after();
+    assert_eq!(first.signing_certificate_not_after, not_after);
+    // A record issued within the certificate's last month, then past both.
+    world
+        .issuer
+        .admin_revoke(
+            &World::key(),
+            &first.record_id,
+            RevocationReason::Operational,
+        )
+        .unwrap();
+    block_on(phone.client.refresh()).unwrap();
+    world.clock.set(not_after - TimeDelta::days(10));
+    let last = phone.apply();
+    assert!(last.valid_until > not_after, "W5 runs past the certificate");
+    world.clock.set(last.valid_until);
+    let report = block_on(phone.client.refresh()).unwrap();
+    assert_eq!(report.reapply, Some(ReapplyReason::CertificateExpired));
+    assert!(report.reissued.is_none());
+    // A JPKI certificate ends on the fifth birthday after issue, so the
+    // birthday (W8(1)(3)) has stopped the record too; no new one follows.
+    let stopped = phone.client.record(&last.record_id).unwrap();
+    assert!(!stopped.in_force(), "{stopped:?}");
+    assert_eq!(stopped.revocation_reason, Some(RevocationReason::Birthday));
+    // And the card with that certificate cannot apply any more (W4).
+    let mut application = phone.begin();
+    phone.tap(&mut application).unwrap();
+    assert!(matches!(
+        block_on(phone.client.submit_application(&mut application)),
+        Err(WalletError::Refused {
+            error: mynakit_core::wallet::WalletRefusal::CertificateExpired,
+            ..
+        })
+    ));
+}
