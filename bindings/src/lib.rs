@@ -47,6 +47,7 @@ mod secure_area;
 mod session;
 mod transport;
 mod trust;
+mod wallet;
 
 #[cfg(feature = "sandbox")]
 mod sandbox;
@@ -70,6 +71,12 @@ pub use secure_area::{SecureArea, SecureAreaError};
 pub use session::CardSession;
 pub use transport::{CardTransport, LinkCapabilities};
 pub use trust::{TrustAnchors, certificate_expiry, parse_certificate, verify_signature};
+pub use wallet::{
+    ApplySecret, ElementValue, Notice, NoticeKind, Notices, PublicNotice, ReapplyReason,
+    RecordElement, RecordStatus, RefreshReport, ReissueReason, Reissued, RevocationReason,
+    StatusCheck, VerifiedPresentation, VerifyFailure, WalletApplication, WalletClient, WalletError,
+    WalletRecord, WalletRefusal, verify_presentation, wallet_error_is_retryable,
+};
 
 #[cfg(feature = "sandbox")]
 pub use sandbox::{

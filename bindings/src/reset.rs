@@ -208,7 +208,7 @@ impl Frame {
 
 /// A time from Kotlin or Swift as the core's, without the panic chrono's
 /// own conversion has on out-of-range values.
-fn utc(t: SystemTime) -> Option<DateTime<Utc>> {
+pub(crate) fn utc(t: SystemTime) -> Option<DateTime<Utc>> {
     match t.duration_since(UNIX_EPOCH) {
         Ok(after) => {
             DateTime::from_timestamp(i64::try_from(after.as_secs()).ok()?, after.subsec_nanos())

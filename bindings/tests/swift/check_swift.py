@@ -44,7 +44,7 @@ DOC_ATTRIBUTE = "@_documentation(visibility: private)"
 # tuple, as UniFFI generates for foreign methods returning nothing.
 UNIT_CLOSURE = "{ () }"
 
-# Names from Swift, Foundation, XCTest, CoreNFC, CryptoKit, Security and PackageDescription that the
+# Names from Swift, Foundation, XCTest, CoreNFC, CryptoKit, Security, LocalAuthentication and PackageDescription that the
 # hand-written Swift uses. A name outside this list and outside the Swift
 # sources is reported as unknown (a typo the compiler would reject).
 EXTERNAL_NAMES = {
@@ -65,8 +65,13 @@ EXTERNAL_NAMES = {
     "appTransportSecurityRequiresSecureConnection", "unsupportedURL", "badURL",
     "internationalRoamingOff", "dataNotAllowed", "timedOut", "cancelled",
     "URLError", "networkConnectionLost",
-    # CryptoKit and Security (SecureEnclaveSecureArea)
-    "PrivateKey", "SecItemAdd", "SecItemCopyMatching", "SecItemDelete",
+    # CryptoKit, Security and LocalAuthentication (SecureEnclaveSecureArea)
+    "SecItemCopyMatching", "SecItemDelete", "SecAccessControlCreateWithFlags",
+    "SecKeyCreateRandomKey", "SecKeyCreateSignature", "SecKeyCreateWithData",
+    "SecKeyCopyKeyExchangeResult", "SecKeyCopyPublicKey", "SecKeyCopyExternalRepresentation",
+    "privateKeyUsage", "userPresence", "ecdsaSignatureMessageX962SHA256", "ecdhKeyExchangeStandard",
+    "ECDSASignature", "PublicKey", "takeRetainedValue", "split",
+    "LAContext", "canEvaluatePolicy", "deviceOwnerAuthentication", "OSStatus",
     # XCTest
     "XCTAssertEqual", "XCTAssertTrue", "XCTAssertFalse", "XCTAssertNil", "XCTFail",
     "XCTAssertThrowsError", "XCTAssertNotNil",

@@ -949,6 +949,11 @@ fn parse_document(value: &Value) -> Result<Document, MdocError> {
     let signature = get(auth, "deviceSignature").ok_or_else(|| malformed("deviceSignature"))?;
     let device_signature =
         CoseSign1::from_cbor_value(signature.clone()).map_err(|_| malformed("deviceSignature"))?;
+    // The payload is detached (DeviceAuthenticationBytes): an attached one
+    // is not this structure (and coset asserts on it when verifying).
+    if device_signature.payload.is_some() {
+        return Err(malformed("deviceSignature with an attached payload"));
+    }
     Ok(Document {
         doc_type,
         issuer_signed,

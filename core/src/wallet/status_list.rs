@@ -348,6 +348,23 @@ pub fn verify_status_list_token(
         .payload
         .as_deref()
         .ok_or_else(|| malformed("no payload"))?;
+    let token = token_from_claims(payload)?;
+    if token.uri != expected_uri {
+        return Err(StatusListError::WrongUri {
+            found: token.uri,
+            expected: expected_uri.to_owned(),
+        });
+    }
+    if now >= token.expires_at {
+        return Err(StatusListError::Expired(token.expires_at));
+    }
+    Ok(token)
+}
+
+/// Reads the claims of a status list token (CWT claims map, its signature
+/// already checked): `sub`, `iat`, `exp` (required here: a list without an
+/// end could be replayed forever), `ttl`, `status_list`.
+fn token_from_claims(payload: &[u8]) -> Result<StatusListToken, StatusListError> {
     let claims = decode(payload).ok_or_else(|| malformed("claims"))?;
     let Value::Map(claims) = claims else {
         return Err(malformed("claims"));
@@ -371,17 +388,8 @@ pub fn verify_status_list_token(
         Some(Value::Text(uri)) => uri.clone(),
         _ => return Err(malformed("sub")),
     };
-    if uri != expected_uri {
-        return Err(StatusListError::WrongUri {
-            found: uri,
-            expected: expected_uri.to_owned(),
-        });
-    }
     let issued_at = time(IAT, "iat")?;
     let expires_at = time(EXP, "exp")?;
-    if now >= expires_at {
-        return Err(StatusListError::Expired(expires_at));
-    }
     let ttl = number(TTL).map(Duration::seconds);
     let Some(Value::Map(list)) = claim(STATUS_LIST) else {
         return Err(malformed("status_list"));
@@ -460,6 +468,69 @@ mod tests {
                 .is_err()
         );
         assert_eq!(StatusList::new(3, 8), Err(StatusListError::Bits(3)));
+    }
+
+    // Vectors from the draft's repository (github: oauth-wg/draft-ietf-oauth-status-list
+    // at 2fb61cd, examples/): status_list_encoding_cbor.md,
+    // status_list_encoding2_cbor.md and status_list_cwt.md; the example key
+    // is src/util.py's (kid "12", public half only here).
+    const DRAFT_LST_1BIT: &str = "78dadbb918000217015d";
+    const DRAFT_LST_2BIT: &str = "78da3be9f2130003df0207";
+    const DRAFT_CWT: &str = "d2845820a2012610781a6170706c69636174696f6e2f7374617475736c6973742b637774a1044231325850a502782168747470733a2f2f6578616d706c652e636f6d2f7374617475736c697374732f31061a648c5bea041a8898dfea19fffe19a8c019fffda2646269747301636c73744a78dadbb918000217015d584093fa4d01032b18c35e2fe1101b77fd6cc9440022caa4694450c4e4e9feab4e99d1fa6d9772ce2bf3a12e0323ded7c982c5e101a5e67f0cbc1e2b6f57ce99c279";
+    const DRAFT_KEY_X: &str = "2371d69bfd03b3574f308f885a67f8981987f9869e0156cf56eeef076ec2c57a";
+    const DRAFT_KEY_Y: &str = "e8dfdde44963f5bb3586d815de890928875b1c4a6481398096e60a25e9b39f53";
+
+    fn unhex(text: &str) -> Vec<u8> {
+        crate::hex::from_hex(text).unwrap()
+    }
+
+    #[test]
+    fn the_draft_s_compressed_lists_decompress_to_its_bytes() {
+        let one = StatusList::from_zlib(1, &unhex(DRAFT_LST_1BIT)).unwrap();
+        assert_eq!(one.bytes, [0xb9, 0xa3]);
+        assert_eq!(one.len(), 16);
+        assert_eq!(one.get(0), Some(Status::Invalid));
+        assert_eq!(one.get(1), Some(Status::Valid));
+        assert_eq!(one.get(15), Some(Status::Invalid));
+        let two = StatusList::from_zlib(2, &unhex(DRAFT_LST_2BIT)).unwrap();
+        assert_eq!(two.bytes, [0xc9, 0x44, 0xf9]);
+        assert_eq!(two.get(0), Some(Status::Invalid));
+        assert_eq!(two.get(1), Some(Status::Suspended));
+        assert_eq!(two.get(9), Some(Status::Suspended));
+    }
+
+    #[test]
+    fn the_draft_s_cwt_example_verifies_and_reads_as_the_draft_says() {
+        let token = unhex(DRAFT_CWT);
+        let sign1 = CoseSign1::from_tagged_slice(&token).unwrap();
+        let mut sec1 = vec![0x04];
+        sec1.extend(unhex(DRAFT_KEY_X));
+        sec1.extend(unhex(DRAFT_KEY_Y));
+        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap();
+        let verified = sign1.verify_signature(b"", |signature, tbs| {
+            verifies_es256(&key, tbs, signature).then_some(()).ok_or(())
+        });
+        assert_eq!(verified, Ok(()));
+        let read = token_from_claims(sign1.payload.as_deref().unwrap()).unwrap();
+        assert_eq!(read.uri, "https://example.com/statuslists/1");
+        assert_eq!(read.issued_at.timestamp(), 1_686_920_170);
+        assert_eq!(read.expires_at.timestamp(), 2_291_720_170);
+        assert_eq!(read.ttl, Some(Duration::seconds(43_200)));
+        assert_eq!(read.list.bits(), 1);
+        assert_eq!(read.list.bytes, [0xb9, 0xa3]);
+        // It names no x5chain, so it does not chain to any anchor of ours.
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert!(matches!(
+            verify_status_list_token(&token, &[], "https://example.com/statuslists/1", now),
+            Err(StatusListError::Malformed { .. })
+        ));
+        // One flipped bit in the claims and the draft's own key refuses it.
+        let mut tampered = sign1.clone();
+        *tampered.payload.as_mut().unwrap().last_mut().unwrap() ^= 1;
+        let refused = tampered.verify_signature(b"", |signature, tbs| {
+            verifies_es256(&key, tbs, signature).then_some(()).ok_or(())
+        });
+        assert_eq!(refused, Err(()));
     }
 
     #[test]

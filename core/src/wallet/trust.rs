@@ -28,6 +28,29 @@ pub enum ChainFailure {
     /// A certificate is not valid at the time asked.
     #[error("a certificate is not valid at that time")]
     OutOfValidity,
+    /// The signer's certificate is not an mdoc document signer (no
+    /// extended key usage 1.0.18013.5.1.2, ISO/IEC 18013-5 Annex B.1.4).
+    #[error("the signer's certificate is not an mdoc document signer")]
+    NotADocumentSigner,
+}
+
+/// The mdoc document signer extended key usage (ISO/IEC 18013-5 Annex
+/// B.1.4).
+pub const MDOC_DS_EKU: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.0.18013.5.1.2");
+
+/// Whether the DER certificate names the mdoc document signer EKU: an
+/// IACA-issued certificate for another purpose (or the IACA itself) must
+/// not sign MSOs.
+pub fn is_mdoc_document_signer(der: &[u8]) -> bool {
+    use x509_cert::ext::pkix::ExtendedKeyUsage;
+    let Ok(certificate) = Certificate::from_der(der) else {
+        return false;
+    };
+    matches!(
+        certificate.tbs_certificate().get_extension::<ExtendedKeyUsage>(),
+        Ok(Some((_, eku))) if eku.0.contains(&MDOC_DS_EKU)
+    )
 }
 
 fn malformed(what: &str) -> ChainFailure {

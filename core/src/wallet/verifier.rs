@@ -12,7 +12,7 @@ use super::mdoc::{
     DOC_TYPE, DeviceResponse, ElementId, ElementValue, MdocError, device_authentication_bytes,
 };
 use super::status_list::{Status, verify_status_list_token};
-use super::trust::{ChainFailure, p256_key, verifies_es256, verify_chain};
+use super::trust::{ChainFailure, is_mdoc_document_signer, p256_key, verifies_es256, verify_chain};
 use super::wire::StatusReference;
 
 /// A presentation that passed every check.
@@ -133,6 +133,16 @@ impl Verifier {
         // The MSO's signature, at the time it was signed and now.
         let signer = verify_chain(issuer_signed.document_signer_chain(), &self.anchors, now)
             .map_err(VerifyFailure::UntrustedIssuer)?;
+        // Only a document signer signs MSOs (18013-5 Annex B.1.4).
+        let is_ds = issuer_signed
+            .document_signer_chain()
+            .first()
+            .is_some_and(|der| is_mdoc_document_signer(der));
+        if !is_ds {
+            return Err(VerifyFailure::UntrustedIssuer(
+                ChainFailure::NotADocumentSigner,
+            ));
+        }
         issuer_signed
             .issuer_auth()
             .verify_signature(b"", |signature, tbs| {

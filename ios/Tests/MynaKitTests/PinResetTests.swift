@@ -1,4 +1,5 @@
 import XCTest
+import LocalAuthentication
 @testable import MynaKit
 
 /// The reset's platform pieces in Swift (XCFramework built with `--sandbox`).
@@ -33,14 +34,46 @@ final class PinResetTests: XCTestCase {
 
     func testTheSoftwareSecureAreaKeepsTheContract() async throws {
         let area = softwareSecureAreaInMemory()
-        let none = try await area.publicKey(alias: "k")
+        let none = try await area.keyInfo(alias: "k")
         XCTAssertNil(none)
-        let key = try await area.createKey(alias: "k")
-        XCTAssertEqual(key.count, 65)
+        let spec = KeySpec(purpose: .sign, userAuthentication: .none, preferStrongBox: false, attestationChallenge: nil)
+        let info = try await area.createKey(alias: "k", spec: spec)
+        XCTAssertEqual(info.publicKey.count, 65)
+        XCTAssertEqual(info.securityLevel, .software)
+        XCTAssertTrue(info.attestation.isEmpty)
         let signature = try await area.sign(alias: "k", message: Data("hello".utf8))
         XCTAssertEqual(signature.count, 64)
+        do {
+            _ = try await area.keyAgreement(alias: "k", peerPublicKey: info.publicKey)
+            XCTFail("a signing key does no ECDH")
+        } catch SecureAreaError.WrongPurpose(let alias) {
+            XCTAssertEqual(alias, "k")
+        }
         let deleted = try await area.deleteKey(alias: "k")
         XCTAssertTrue(deleted)
+    }
+
+    /// The Secure Enclave's failures as the core's (mapping only: the enclave
+    /// itself needs a device).
+    func testSecureEnclaveFailuresMapToTheCoresErrors() {
+        if case .UserCancelled = SecureEnclaveSecureArea.mapped(
+            domain: LAErrorDomain, code: LAError.userCancel.rawValue, alias: "k", description: "") {} else {
+            XCTFail("user cancel: UserCancelled")
+        }
+        if case .UserAuthenticationFailed = SecureEnclaveSecureArea.mapped(
+            domain: NSOSStatusErrorDomain, code: Int(errSecAuthFailed), alias: "k", description: "") {} else {
+            XCTFail("errSecAuthFailed: UserAuthenticationFailed")
+        }
+        if case .NoUserAuthentication = SecureEnclaveSecureArea.mapped(
+            domain: LAErrorDomain, code: LAError.passcodeNotSet.rawValue, alias: "k", description: "") {} else {
+            XCTFail("no passcode: NoUserAuthentication")
+        }
+        if case .KeyNotFound(let alias) = SecureEnclaveSecureArea.mapped(
+            domain: NSOSStatusErrorDomain, code: Int(errSecItemNotFound), alias: "k", description: "") {
+            XCTAssertEqual(alias, "k")
+        } else {
+            XCTFail("errSecItemNotFound: KeyNotFound")
+        }
     }
 
     func testOnlyLinkAndLockOutFailuresAreRetryable() {

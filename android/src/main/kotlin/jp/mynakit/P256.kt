@@ -4,7 +4,13 @@ package jp.mynakit
 // secure area, tested on the JVM by scripts/suites/kotlin.sh.
 
 import java.math.BigInteger
+import java.security.AlgorithmParameters
+import java.security.KeyFactory
 import java.security.interfaces.ECPublicKey
+import java.security.spec.ECGenParameterSpec
+import java.security.spec.ECParameterSpec
+import java.security.spec.ECPoint
+import java.security.spec.ECPublicKeySpec
 
 /**
  * P-256 encodings between what Java security APIs (and the Android
@@ -18,6 +24,26 @@ object P256 {
     fun uncompressed(key: ECPublicKey): ByteArray {
         require(key.params.curve.field.fieldSize == 256) { "not a P-256 key" }
         return byteArrayOf(4) + fixed(key.w.affineX) + fixed(key.w.affineY)
+    }
+
+    /**
+     * A SEC1 uncompressed P-256 public key (`04 ‖ x ‖ y`) as a JCA key, for
+     * ECDH with a peer. Throws [IllegalArgumentException] unless it is a
+     * point on the curve: the JCA providers do not all check, and ECDH with
+     * an off-curve point leaks bits of the private key (invalid-curve attack).
+     */
+    fun publicKey(sec1: ByteArray): ECPublicKey {
+        require(sec1.size == 1 + 2 * FIELD_BYTES && sec1[0] == 4.toByte()) { "not a SEC1 uncompressed P-256 key" }
+        val x = BigInteger(1, sec1.copyOfRange(1, 1 + FIELD_BYTES))
+        val y = BigInteger(1, sec1.copyOfRange(1 + FIELD_BYTES, sec1.size))
+        val params = AlgorithmParameters.getInstance("EC").apply { init(ECGenParameterSpec("secp256r1")) }
+            .getParameterSpec(ECParameterSpec::class.java)
+        val p = (params.curve.field as java.security.spec.ECFieldFp).p
+        require(x < p && y < p) { "coordinate out of range" }
+        // y² = x³ + a·x + b (mod p)
+        val right = x.pow(3).add(params.curve.a.multiply(x)).add(params.curve.b).mod(p)
+        require(y.pow(2).mod(p) == right) { "not a point on P-256" }
+        return KeyFactory.getInstance("EC").generatePublic(ECPublicKeySpec(ECPoint(x, y), params)) as ECPublicKey
     }
 
     /**

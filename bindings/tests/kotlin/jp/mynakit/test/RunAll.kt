@@ -21,6 +21,8 @@ val TEST_CLASSES = listOf(
     AuthorityLinkTest::class.java,
     SecureAreaTest::class.java,
     PinResetTest::class.java,
+    WalletTest::class.java,
+    WalletLifecycleTest::class.java,
 )
 
 /**

@@ -10,8 +10,13 @@ import java.security.spec.ECGenParameterSpec
 import java.security.spec.ECParameterSpec
 import java.security.spec.ECPoint
 import java.security.spec.ECPublicKeySpec
+import jp.mynakit.KeyPurpose
+import jp.mynakit.KeySpec
 import jp.mynakit.P256
 import jp.mynakit.SecureAreaException
+import jp.mynakit.SecurityLevel
+import jp.mynakit.UserAuthentication
+import jp.mynakit.biometricPromptError
 import jp.mynakit.softwareSecureAreaInMemory
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertArrayEquals
@@ -82,15 +87,99 @@ class SecureAreaTest {
 
     @Test fun theSoftwareStandInKeepsTheContractTheCoreAsksFor() = runBlocking {
         val area = softwareSecureAreaInMemory()
-        assertNull(area.publicKey("k"))
-        val public = area.createKey("k")
-        assertArrayEquals(public, area.publicKey("k"))
+        assertNull(area.keyInfo("k"))
+        val info = area.createKey("k", BACKGROUND_SIGNING)
+        assertEquals(KeyPurpose.SIGN, info.purpose)
+        assertEquals(UserAuthentication.NONE, info.userAuthentication)
+        assertEquals(SecurityLevel.SOFTWARE, info.securityLevel)
+        assertTrue(info.attestation.isEmpty())
+        assertArrayEquals(info.publicKey, area.keyInfo("k")!!.publicKey)
         val signature = area.sign("k", "hello".toByteArray())
         assertEquals(64, signature.size)
-        assertTrue(es256Verifies(jdkPublicKey(public), "hello".toByteArray(), signature))
+        assertTrue(es256Verifies(jdkPublicKey(info.publicKey), "hello".toByteArray(), signature))
+        expectThrows<SecureAreaException.WrongPurpose> { area.keyAgreement("k", info.publicKey) }
         assertTrue(area.deleteKey("k"))
         assertFalse(area.deleteKey("k"))
         val e = expectThrows<SecureAreaException.KeyNotFound> { area.sign("k", byteArrayOf(1)) }
         assertEquals("k", e.alias)
     }
+
+    @Test fun aKeyForEveryUseAsksTheLockScreenBeforeEachSignatureAndNeverAfterADenial() = runBlocking {
+        val area = JdkSecureArea()
+        val info = area.createKey("device", deviceKey())
+        assertEquals(UserAuthentication.EVERY_USE, info.userAuthentication)
+        assertEquals(SecurityLevel.SOFTWARE, info.securityLevel)
+        assertTrue(info.attestation.isEmpty(), "software keys carry no attestation")
+        repeat(2) { i ->
+            val raw = area.sign("device", "use $i".toByteArray())
+            assertTrue(es256Verifies(jdkPublicKey(info.publicKey), "use $i".toByteArray(), raw))
+        }
+        // W10: one prompt per use, no grace period; the prompt saw the started signature.
+        assertEquals(2, area.lockScreen.prompts.get())
+        assertTrue(area.lockScreen.operations.all { it is jp.mynakit.KeystoreOperation.Signing && it.alias == "device" })
+        area.lockScreen.answer = LockScreen.Answer.FAIL
+        expectThrows<SecureAreaException.UserAuthenticationFailed> { area.sign("device", byteArrayOf(1)) }
+        area.lockScreen.answer = LockScreen.Answer.CANCEL
+        expectThrows<SecureAreaException.UserCancelled> { area.sign("device", byteArrayOf(1)) }
+        assertEquals(4, area.lockScreen.prompts.get())
+        // A background key never prompts.
+        area.createKey("background", BACKGROUND_SIGNING)
+        area.sign("background", byteArrayOf(1))
+        assertEquals(4, area.lockScreen.prompts.get())
+    }
+
+    @Test fun removingTheLockScreenInvalidatesOnlyUserBoundKeys() = runBlocking {
+        val area = JdkSecureArea()
+        area.createKey("device", deviceKey())
+        area.createKey("background", BACKGROUND_SIGNING)
+        assertEquals(1, area.invalidate())
+        assertEquals("device", expectThrows<SecureAreaException.KeyInvalidated> { area.sign("device", byteArrayOf(1)) }.alias)
+        expectThrows<SecureAreaException.KeyInvalidated> { area.keyInfo("device") }
+        assertEquals(64, area.sign("background", byteArrayOf(1)).size)
+        // A new key under the alias works again; without a lock screen none can be made.
+        area.createKey("device", deviceKey())
+        assertEquals(64, area.sign("device", byteArrayOf(1)).size)
+        area.deviceSecure = false
+        expectThrows<SecureAreaException.NoUserAuthentication> { area.createKey("other", deviceKey()) }
+        assertNull(area.keyInfo("other"))
+    }
+
+    @Test fun ecdhAgreesBetweenTheJdkAreaAndTheCoresSoftwareArea() = runBlocking {
+        val jdk = JdkSecureArea()
+        val core = softwareSecureAreaInMemory()
+        val a = jdk.createKey("store", STORAGE)
+        val b = core.createKey("store", STORAGE)
+        assertEquals(KeyPurpose.KEY_AGREEMENT, a.purpose)
+        val fromJdk = jdk.keyAgreement("store", b.publicKey)
+        val fromCore = core.keyAgreement("store", a.publicKey)
+        assertEquals(32, fromJdk.size)
+        assertArrayEquals(fromCore, fromJdk)
+        expectThrows<SecureAreaException.WrongPurpose> { jdk.sign("store", byteArrayOf(1)) }
+        // An off-curve point is refused before any ECDH (invalid-curve attack).
+        val offCurve = b.publicKey.copyOf().also { it[64] = (it[64].toInt() xor 1).toByte() }
+        expectThrows<SecureAreaException.Unavailable> { jdk.keyAgreement("store", offCurve) }
+        expectThrows<IllegalArgumentException> { P256.publicKey(offCurve) }
+        assertEquals(0, jdk.lockScreen.prompts.get())
+    }
+
+    @Test fun biometricPromptErrorsMapToTheCoresFailures() {
+        // Codes of android.hardware.biometrics.BiometricPrompt (androidx.biometric uses the same).
+        assertTrue(biometricPromptError(10) is SecureAreaException.UserCancelled) // USER_CANCELED
+        assertTrue(biometricPromptError(13) is SecureAreaException.UserCancelled) // NEGATIVE_BUTTON
+        assertTrue(biometricPromptError(7) is SecureAreaException.UserAuthenticationFailed) // LOCKOUT
+        assertTrue(biometricPromptError(9) is SecureAreaException.UserAuthenticationFailed) // LOCKOUT_PERMANENT
+        assertTrue(biometricPromptError(11) is SecureAreaException.NoUserAuthentication) // NO_BIOMETRICS
+        assertTrue(biometricPromptError(14) is SecureAreaException.NoUserAuthentication) // NO_DEVICE_CREDENTIAL
+        assertTrue(biometricPromptError(3, "timeout") is SecureAreaException.Unavailable) // TIMEOUT
+    }
 }
+
+/** The reset app's kind of key (the core's `KeySpec::background_signing`). */
+val BACKGROUND_SIGNING = KeySpec(KeyPurpose.SIGN, UserAuthentication.NONE, false, null)
+
+/** The store's unwrapping key (the core's `KeySpec::storage`). */
+val STORAGE = KeySpec(KeyPurpose.KEY_AGREEMENT, UserAuthentication.NONE, false, null)
+
+/** A wallet device key (the core's `KeySpec::device_key`): every use asks the user (W10). */
+fun deviceKey(challenge: ByteArray = byteArrayOf(1, 2, 3)) =
+    KeySpec(KeyPurpose.SIGN, UserAuthentication.EVERY_USE, true, challenge)
