@@ -56,6 +56,10 @@ pub enum IssuerCommand {
     /// Put a signing certificate's serial on the card registry's revocation
     /// list (W4, W8(1)(1)): every record applied with it is revoked.
     RevokeCertificate(SerialArg),
+    /// The issuer's key leaked (W8(1)(4)): every record not yet revoked is
+    /// revoked, holders are notified, a public notice (Art. 8(3)); the IACA
+    /// and the document signer are replaced (verifiers pin the new IACA).
+    IssuerKeyCompromise,
 }
 
 /// Why an admin revokes (the reasons that have no route of their own).
@@ -131,6 +135,17 @@ pub fn run(args: &IssuerArgs, out: &Output) -> CmdResult {
             "key reported compromised (W7(1)): revoked",
             out,
         ),
+        IssuerCommand::IssuerKeyCompromise => {
+            let notice = admin.post(&format!("{ADMIN}/issuer-key/compromise"), &json!({}))?;
+            out.result(&notice, || {
+                format!(
+                    "issuer key compromised (W8(1)(4)): {} record(s) revoked; public notice: {}",
+                    notice.get("records").and_then(Value::as_u64).unwrap_or(0),
+                    notice.get("text").and_then(Value::as_str).unwrap_or("-")
+                )
+            });
+            Ok(())
+        }
         IssuerCommand::RevokeCertificate(serial) => {
             let serial = match &serial.serial {
                 Some(serial) => {

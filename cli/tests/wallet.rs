@@ -452,3 +452,58 @@ fn the_demo_walks_the_wallet_through_loss_and_recovery() {
         "{recovered}"
     );
 }
+
+#[test]
+fn an_issuer_key_compromise_ends_the_record_and_the_old_anchor() {
+    let served = Served::start();
+    let home = TempHome::new("compromise");
+    assert_eq!(code(&wallet(&served, &home, &["apply"], true)), 0);
+    let out = home.file("r.cbor");
+    let transcript = home.file("t.cbor");
+    let presented = wallet(
+        &served,
+        &home,
+        &[
+            "present",
+            "--elements",
+            "age_over_20",
+            "--transcript-new",
+            &transcript,
+            "--out",
+            &out,
+        ],
+        true,
+    );
+    assert_eq!(code(&presented), 0);
+    // W8(1)(4): every record revoked, a public notice with the count.
+    let compromised = issuer(&served, &["issuer-key-compromise"]);
+    assert_eq!(
+        code(&compromised),
+        0,
+        "{}",
+        String::from_utf8_lossy(&compromised.stderr)
+    );
+    assert_eq!(json(&compromised)["records"], 1);
+    // The verifier now pins the new IACA: the old presentation is refused.
+    let old = wallet(
+        &served,
+        &home,
+        &["verify", &out, "--transcript", &transcript],
+        false,
+    );
+    assert_eq!(code(&old), 22);
+    assert_eq!(json(&old)["error"]["check"], "untrusted_issuer");
+    // The phone hears it: the card is needed again (exit 19).
+    let refreshed = wallet(&served, &home, &["refresh"], true);
+    assert_eq!(
+        code(&refreshed),
+        19,
+        "{}",
+        String::from_utf8_lossy(&refreshed.stdout)
+    );
+    // One JSON document: the report, which says why; the failure on stderr.
+    assert_eq!(json(&refreshed)["reapply"], "record_revoked");
+    assert!(String::from_utf8_lossy(&refreshed.stderr).contains("apply again with the card"));
+    let notices = json(&wallet(&served, &home, &["notices"], false));
+    assert_eq!(notices["public"].as_array().unwrap().len(), 1);
+}
