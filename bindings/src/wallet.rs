@@ -143,6 +143,8 @@ pub enum WalletRefusal {
     NoSuchRoute,
     /// The issuer failed inside.
     Internal,
+    /// No such status list.
+    StatusListNotFound,
     /// A kind this version does not know.
     Unknown,
 }
@@ -234,6 +236,7 @@ same_enum!(
         IdempotencyKeyReused,
         NoSuchRoute,
         Internal,
+        StatusListNotFound,
         Unknown,
     }
 );

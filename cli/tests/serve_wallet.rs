@@ -70,6 +70,7 @@ fn the_served_issuer_applies_reads_with_the_bearer_and_moves_with_the_sandbox_cl
             .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(&message))
             .unwrap(),
         device_signature: es256_sign(&device, &message),
+        replaces: None,
     };
     let answer = post(
         &link,

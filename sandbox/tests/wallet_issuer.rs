@@ -271,6 +271,7 @@ impl World {
             signing_certificate: person.certificate.der().to_vec(),
             card_signature: card_sign(&message),
             device_signature: es256_sign(&self.device, &message),
+            replaces: None,
         }
     }
 

@@ -533,3 +533,66 @@ fn the_process_killed_at_every_store_write_loses_nothing_and_makes_no_second_rec
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_revocation_left_unanswered_goes_first_and_no_re_issue_overtakes_it() {
+    let world = World::new();
+    let link = world.link();
+    let client = world.client(
+        link.clone(),
+        Arc::new(Store::open_in_memory().unwrap()),
+        software_area(),
+    );
+    let mut application = block_on(client.begin_application()).unwrap();
+    let mut channel = CardChannel::new(world.transport(LinkSwitches::default()));
+    block_on(client.tap(&mut application, &mut channel, &pin(), &password())).unwrap();
+    let record = block_on(client.submit_application(&mut application)).unwrap();
+    // The revocation's request (after its nonce) meets a 503.
+    let sent = link.sent.load(Ordering::SeqCst);
+    *link.fail.lock().unwrap() = Some((sent + 2, Fault::OutOfService));
+    assert!(matches!(
+        block_on(client.revoke(&record.record_id)),
+        Err(WalletError::Authority(AuthorityError::OutOfService { .. }))
+    ));
+    // Meanwhile the record is not presented...
+    let wanted = [mynakit_core::wallet::mdoc::ElementId::parse("age_over_18").unwrap()];
+    assert!(matches!(
+        block_on(client.present(&record.record_id, &wanted, &[0xf6])),
+        Err(WalletError::RecordNotUsable { .. })
+    ));
+    // ...and a month later a refresh sends the revocation, not a re-issue.
+    world.clock.advance(TimeDelta::days(31));
+    let report = block_on(client.refresh()).unwrap();
+    assert!(report.reissued.is_none());
+    assert_eq!(
+        client.record(&record.record_id).unwrap().status,
+        RecordStatus::Revoked
+    );
+    assert!(world.in_force().is_empty());
+}
+
+#[test]
+fn a_kept_re_issue_whose_nonce_lapsed_unsent_is_decided_afresh() {
+    let world = World::new();
+    let link = world.link();
+    let client = world.client(
+        link.clone(),
+        Arc::new(Store::open_in_memory().unwrap()),
+        software_area(),
+    );
+    let mut application = block_on(client.begin_application()).unwrap();
+    let mut channel = CardChannel::new(world.transport(LinkSwitches::default()));
+    block_on(client.tap(&mut application, &mut channel, &pin(), &password())).unwrap();
+    let first = block_on(client.submit_application(&mut application)).unwrap();
+    world.clock.advance(TimeDelta::days(31));
+    // refresh: state, nonce, then the re-issue itself never arrives.
+    let sent = link.sent.load(Ordering::SeqCst);
+    *link.fail.lock().unwrap() = Some((sent + 3, Fault::Unreached));
+    assert!(block_on(client.refresh()).is_err());
+    // Ten minutes later the kept request's nonce has lapsed at the issuer.
+    world.clock.advance(TimeDelta::minutes(10));
+    let report = block_on(client.refresh()).unwrap();
+    let reissued = report.reissued.expect("re-issued with a fresh nonce");
+    assert_eq!(reissued.old_record_id, first.record_id);
+    assert_eq!(world.in_force(), [reissued.new_record_id]);
+}

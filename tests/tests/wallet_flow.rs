@@ -336,6 +336,29 @@ fn w10_no_presentation_without_the_user_and_none_with_an_invalidated_key() {
     // Refresh says the same: the card is needed for a new record.
     let report = block_on(phone.client.refresh()).unwrap();
     assert!(report.reissued.is_none());
+    assert_eq!(report.reapply, Some(ReapplyReason::DeviceKeyInvalidated));
+    // The key cannot revoke it either; a new application with the card
+    // replaces it (W3 holds: the old one stops as the new one is issued).
+    assert!(matches!(
+        block_on(phone.client.revoke(&record.record_id)),
+        Err(WalletError::ReapplyWithCard { .. })
+    ));
+    let second = phone.apply();
+    assert_eq!(second.status, RecordStatus::Valid);
+    let old = phone.client.record(&record.record_id).unwrap();
+    assert_eq!(old.replaced_by.as_deref(), Some(second.record_id.as_str()));
+    let in_force: Vec<_> = world
+        .issuer
+        .records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status == RecordStatus::Valid)
+        .map(|r| r.record_id)
+        .collect();
+    assert_eq!(in_force, std::slice::from_ref(&second.record_id));
+    phone
+        .present(&second.record_id, &["age_over_18"], "t2")
+        .unwrap();
 }
 
 #[test]
@@ -699,5 +722,51 @@ fn w6_once_the_signing_certificate_has_expired_a_due_re_issue_asks_for_the_card_
             error: mynakit_core::wallet::WalletRefusal::CertificateExpired,
             ..
         })
+    ));
+}
+
+#[test]
+fn a_status_list_from_another_trusted_issuer_says_nothing_about_this_record() {
+    let world = World::at(at("2026-07-01T01:00:00Z"));
+    let phone = world.phone();
+    let record = phone.apply();
+    let response = phone
+        .present(&record.record_id, &["age_over_18"], "t")
+        .unwrap();
+    world
+        .issuer
+        .admin_revoke(
+            &World::key(),
+            &record.record_id,
+            RevocationReason::Operational,
+        )
+        .unwrap();
+    // A second issuer the verifier also trusts, publishing a list under
+    // the same URI in which every entry is VALID.
+    let other = WalletIssuer::in_memory(world.clock.clone(), ISSUER).unwrap();
+    let foreign = other.status_list(1).unwrap();
+    let verifier = Verifier::new(vec![world.issuer.iaca_der(), other.iaca_der()]);
+    let verified = verifier
+        .verify(
+            &response,
+            &transcript("t"),
+            world.clock.now(),
+            Some(&foreign),
+        )
+        .unwrap();
+    assert!(
+        matches!(verified.status, StatusCheck::Undetermined { .. }),
+        "{:?}",
+        verified.status
+    );
+    // The record's own issuer's list still says revoked.
+    assert!(matches!(
+        verifier.verify(
+            &response,
+            &transcript("t"),
+            world.clock.now(),
+            Some(&phone.status_list(&record))
+        ),
+        Err(VerifyFailure::Revoked)
     ));
 }

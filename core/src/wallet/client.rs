@@ -27,8 +27,8 @@ use super::vault::Vault;
 use super::wire::{
     API_PREFIX, ApplicationData, ApplyRequest, CertificateStatus, DeviceKeyDescription, HexBytes,
     IssuedRecord, NonceResponse, Notice, NoticeList, PublicNotice, PublicNoticeList, RecordState,
-    RecordStatus, ReissueReason, ReissueRequest, RevocationReason, RevokeRequest, WalletErrorBody,
-    apply_message, is_record_id, reissue_message, revoke_message,
+    RecordStatus, ReissueReason, ReissueRequest, Replaces, RevocationReason, RevokeRequest,
+    WalletErrorBody, apply_message, is_record_id, reissue_message, revoke_message,
 };
 use crate::card::channel::CardChannel;
 use crate::card::check_code::CheckCodeA;
@@ -68,6 +68,9 @@ struct Evidence {
 /// [`WalletClient::submit_application`]. Held in memory by the app.
 pub struct WalletApplication {
     nonce: String,
+    /// The record in force this application replaces: its device key is
+    /// gone, so it can neither be used nor revoked with it.
+    replaces: Option<String>,
     device_key_alias: String,
     device_key: KeyInfo,
     evidence: Option<Evidence>,
@@ -115,6 +118,8 @@ impl WalletApplication {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PendingApplication {
     device_key_alias: String,
+    #[serde(default)]
+    replaces: Option<String>,
     #[serde(with = "crate::hex::hex_bytes")]
     device_key: Vec<u8>,
     body: String,
@@ -266,10 +271,17 @@ impl WalletClient {
     /// force on this phone (W3; the issuer checks too).
     pub async fn begin_application(&self) -> Result<WalletApplication, WalletError> {
         self.resume_applications().await?;
+        let mut replaces = None;
         if let Some(record) = self.records()?.into_iter().find(WalletRecord::in_force) {
-            return Err(WalletError::RecordInForce {
-                record_id: record.record_id,
-            });
+            // W3, unless the record's device key is gone (lock screen
+            // removed, biometrics changed): then the new application, with
+            // the card, replaces it — nothing else could stop it.
+            if self.device_key_usable(&record.record_id).await? {
+                return Err(WalletError::RecordInForce {
+                    record_id: record.record_id,
+                });
+            }
+            replaces = Some(record.record_id);
         }
         let nonce = self.nonce().await?;
         let mut suffix = [0u8; 8];
@@ -294,6 +306,7 @@ impl WalletClient {
         }
         Ok(WalletApplication {
             nonce,
+            replaces,
             device_key_alias: alias,
             device_key: info,
             evidence: None,
@@ -433,6 +446,13 @@ impl WalletClient {
                     signing_certificate: evidence.signing_certificate.clone(),
                     card_signature: evidence.card_signature.clone(),
                     device_signature,
+                    replaces: match &application.replaces {
+                        Some(record_id) => Some(Replaces {
+                            record_id: record_id.clone(),
+                            holder_token: self.holder_token(&vault, record_id)?.to_string(),
+                        }),
+                        None => None,
+                    },
                 };
                 let body = json(&request)?;
                 application.pending = Some(Zeroizing::new(body.clone()));
@@ -443,6 +463,7 @@ impl WalletClient {
         let public_key = application.device_key.public_key.clone();
         let kept = PendingApplication {
             device_key_alias: alias.clone(),
+            replaces: application.replaces.clone(),
             device_key: public_key.clone(),
             body: String::from_utf8_lossy(&body).into_owned(),
         };
@@ -452,7 +473,14 @@ impl WalletClient {
             tx.put_sealed(vault.as_ref(), PENDING_APPLICATION_KIND, &operation, &kept)
         })?;
         let result = self
-            .send_application(&vault, &operation, body, &alias, &public_key)
+            .send_application(
+                &vault,
+                &operation,
+                body,
+                &alias,
+                &public_key,
+                application.replaces.as_deref(),
+            )
             .await;
         if settled(&result) {
             application.pending = None;
@@ -468,6 +496,7 @@ impl WalletClient {
         body: Vec<u8>,
         alias: &str,
         public_key: &[u8],
+        replaces: Option<&str>,
     ) -> Result<IssuedRecord, WalletError> {
         self.post(
             operation,
@@ -475,7 +504,7 @@ impl WalletClient {
             body,
             None,
             |issued: &IssuedRecord| check_issued(issued, public_key),
-            |tx, issued: &IssuedRecord| self.keep_issued(tx, vault, issued, alias, None),
+            |tx, issued: &IssuedRecord| self.keep_issued(tx, vault, issued, alias, replaces),
         )
         .await
     }
@@ -517,6 +546,7 @@ impl WalletClient {
                     application.body.clone().into_bytes(),
                     &application.device_key_alias,
                     &application.device_key,
+                    application.replaces.as_deref(),
                 )
                 .await
             {
@@ -628,6 +658,16 @@ impl WalletClient {
                 reason: None,
             });
         }
+        if self
+            .kept_body(&format!("wallet/revoke/{record_id}"))?
+            .is_some()
+        {
+            // The holder asked to stop it; the answer is pending.
+            return Err(WalletError::RecordNotUsable {
+                status: RecordStatus::Revoked,
+                reason: Some(RevocationReason::HolderRequest),
+            });
+        }
         let alias = self.device_key_alias(record_id)?;
         match self.secure_area.key_info(alias.clone()).await {
             Ok(Some(info)) if info.user_authentication == UserAuthentication::EveryUse => {}
@@ -687,20 +727,68 @@ impl WalletClient {
             .into_iter()
             .find(|r| r.replaced_by.is_none());
         if let Some(record) = &current
+            && self
+                .kept_body(&format!("wallet/revoke/{}", record.record_id))?
+                .is_some()
+        {
+            // The holder asked to stop this record (W7(2), (3)) and the
+            // answer never came: that request goes first, and nothing is
+            // re-issued in its place.
+            self.revoke(&record.record_id).await?;
+            return Ok(RefreshReport {
+                records: self.records()?,
+                reissued: None,
+                reapply: None,
+                notices: self.kept_notices()?,
+            });
+        }
+        if let Some(record) = &current
             && let Some(body) = self.kept_body(&format!("wallet/reissue/{}", record.record_id))?
             && let Ok(request) = serde_json::from_slice::<ReissueRequest>(&body)
         {
             // A re-issue sent before without a final answer (the app was
             // stopped, or the issuer unreachable): the same request again,
             // before anything else, so a record the issuer made is kept.
-            let new_record_id = self.reissue(record, request.reason).await?;
-            reissued = Some(Reissued {
-                old_record_id: record.record_id.clone(),
-                new_record_id,
-                reason: request.reason,
-            });
+            match self.reissue(record, request.reason).await {
+                Ok(new_record_id) => {
+                    reissued = Some(Reissued {
+                        old_record_id: record.record_id.clone(),
+                        new_record_id,
+                        reason: request.reason,
+                    });
+                }
+                // Its nonce lapsed before the issuer ever saw it (the
+                // refusal is final and forgot the key): decide afresh below.
+                Err(WalletError::Refused {
+                    error: WalletRefusal::NonceExpired | WalletRefusal::NonceUnknown,
+                    ..
+                }) => {}
+                Err(WalletError::ReapplyWithCard { reason }) => {
+                    self.forget_body(&format!("wallet/reissue/{}", record.record_id))?;
+                    reapply = Some(reason);
+                }
+                Err(WalletError::Refused {
+                    error: WalletRefusal::CertificateExpired,
+                    ..
+                }) => reapply = Some(ReapplyReason::CertificateExpired),
+                Err(WalletError::Refused {
+                    error: WalletRefusal::CertificateRevoked,
+                    ..
+                }) => reapply = Some(ReapplyReason::CertificateRevoked),
+                Err(e) => return Err(e),
+            }
         }
-        let current = current.filter(|_| reissued.is_none());
+        if reissued.is_none()
+            && reapply.is_none()
+            && let Some(record) = &current
+            && record.in_force()
+            && !self.device_key_usable(&record.record_id).await?
+        {
+            // W10, W11: the record cannot be used any more; a new
+            // application with the card replaces it.
+            reapply = Some(ReapplyReason::DeviceKeyInvalidated);
+        }
+        let current = current.filter(|_| reissued.is_none() && reapply.is_none());
         if let Some(record) = current {
             let state = self.fetch_state(&record.record_id).await?;
             let record = self.record(&record.record_id)?;
@@ -809,6 +897,18 @@ impl WalletClient {
     /// or to stop using it), from the phone only: the device key signs (one
     /// prompt). The sealed record is deleted once the issuer confirms.
     pub async fn revoke(&self, record_id: &str) -> Result<WalletRecord, WalletError> {
+        match self.revoke_once(record_id).await {
+            // A kept request whose nonce lapsed before the issuer saw it
+            // (the refusal is final and forgot it): once more, afresh.
+            Err(WalletError::Refused {
+                error: WalletRefusal::NonceExpired | WalletRefusal::NonceUnknown,
+                ..
+            }) => self.revoke_once(record_id).await,
+            other => other,
+        }
+    }
+
+    async fn revoke_once(&self, record_id: &str) -> Result<WalletRecord, WalletError> {
         let record = self.record(record_id)?;
         let vault = self.vault().await?;
         let token = self.holder_token(&vault, record_id)?;
@@ -1019,6 +1119,17 @@ impl WalletClient {
             })
     }
 
+    /// Whether the record's device key is still there and usable (not
+    /// invalidated by the platform).
+    async fn device_key_usable(&self, record_id: &str) -> Result<bool, WalletError> {
+        let alias = self.device_key_alias(record_id)?;
+        match self.secure_area.key_info(alias).await {
+            Ok(Some(_)) => Ok(true),
+            Ok(None) | Err(SecureAreaError::KeyInvalidated { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn sign_with_device_key(
         &self,
         alias: &str,
@@ -1068,6 +1179,16 @@ impl WalletClient {
             .store
             .transaction(|tx| tx.setting(&body_setting(operation)))?;
         Ok(text.map(String::into_bytes))
+    }
+
+    /// Forgets an operation that cannot go on (its key and kept body).
+    fn forget_body(&self, operation: &str) -> Result<(), WalletError> {
+        self.store.transaction(|tx| {
+            tx.finish_operation(operation)?;
+            tx.remove_setting(&body_setting(operation))?;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(())
     }
 
     fn keep_body(&self, operation: &str, body: &[u8]) -> Result<(), WalletError> {
@@ -1165,7 +1286,14 @@ impl WalletClient {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
         let result = match self.exchange::<T>(request).await {
-            Ok(value) => check(&value).map(|()| value),
+            // The issuer acted but its answer cannot be right for us: the
+            // key and the body stay, so the holder can still reach what it
+            // made (a retry gets the same answer; support can look it up
+            // by the key), instead of the phone forgetting a live record.
+            Ok(value) => match check(&value) {
+                Ok(()) => Ok(value),
+                Err(e) => return Err(e),
+            },
             Err(e) => Err(e),
         };
         let body_setting = body_setting(operation);
@@ -1424,7 +1552,7 @@ fn unanswered(error: &WalletError) -> bool {
 fn settled<T>(result: &Result<T, WalletError>) -> bool {
     match result {
         Ok(_) => true,
-        Err(WalletError::Store(_)) => false,
+        Err(WalletError::Store(_) | WalletError::BadAnswer { .. }) => false,
         Err(e) => !unanswered(e),
     }
 }

@@ -28,12 +28,15 @@ pub enum WalletRefusal {
     BadRequest,
     /// No bearer token, or not this record's.
     Unauthorized,
-    /// No such nonce (or used already).
+    /// No such nonce (or used already): the issuer's `nonce_not_found`,
+    /// `nonce_used`.
+    #[serde(alias = "nonce_not_found", alias = "nonce_used")]
     NonceUnknown,
     /// The nonce is past its lifetime.
     NonceExpired,
     /// W4: the signing certificate does not chain to the JPKI signing CA,
     /// or is not a signing certificate.
+    #[serde(alias = "certificate_refused")]
     CertificateUntrusted,
     /// W4, W6: the signing certificate expired: apply again with the card.
     CertificateExpired,
@@ -47,6 +50,10 @@ pub enum WalletRefusal {
     DataMismatch,
     /// W10: the device key does not ask the user before every use, or the
     /// issuer does not accept its security level.
+    #[serde(
+        alias = "user_authentication_required",
+        alias = "security_level_refused"
+    )]
     AttestationRefused,
     /// W3: a record is in force for this person (its id is in `record_id`).
     RecordInForce,
@@ -64,6 +71,8 @@ pub enum WalletRefusal {
     NoSuchRoute,
     /// The issuer failed inside.
     Internal,
+    /// No such status list.
+    StatusListNotFound,
     /// A kind this version does not know.
     #[serde(other)]
     Unknown,
@@ -224,6 +233,44 @@ impl WalletError {
             Self::Card(CardError::Transport(_)) => true,
             Self::AnswerGarbled { .. } => true,
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_kind_of_the_issuer_s_table_is_known() {
+        // docs/wallet-protocol.md, "Refusals".
+        for kind in [
+            "bad_request",
+            "unauthorized",
+            "certificate_refused",
+            "certificate_expired",
+            "certificate_revoked",
+            "bad_card_signature",
+            "bad_device_signature",
+            "user_authentication_required",
+            "security_level_refused",
+            "data_mismatch",
+            "no_such_route",
+            "record_not_found",
+            "nonce_not_found",
+            "status_list_not_found",
+            "nonce_used",
+            "record_in_force",
+            "not_due",
+            "record_suspended",
+            "nonce_expired",
+            "record_revoked",
+            "idempotency_key_reused",
+            "internal",
+        ] {
+            let refusal: WalletRefusal =
+                serde_json::from_value(serde_json::Value::String(kind.into())).unwrap();
+            assert_ne!(refusal, WalletRefusal::Unknown, "{kind}");
         }
     }
 }

@@ -390,7 +390,14 @@ fn token_from_claims(payload: &[u8]) -> Result<StatusListToken, StatusListError>
     };
     let issued_at = time(IAT, "iat")?;
     let expires_at = time(EXP, "exp")?;
-    let ttl = number(TTL).map(Duration::seconds);
+    // A ttl chrono cannot hold, or a negative one, is refused (no panic).
+    let ttl = match number(TTL) {
+        None => None,
+        Some(seconds) if seconds >= 0 => {
+            Some(Duration::try_seconds(seconds).ok_or_else(|| malformed("ttl"))?)
+        }
+        Some(_) => return Err(malformed("ttl")),
+    };
     let Some(Value::Map(list)) = claim(STATUS_LIST) else {
         return Err(malformed("status_list"));
     };

@@ -181,7 +181,25 @@ impl Verifier {
                     Err(VerifyFailure::DeviceSignature)
                 }
             })?;
-        let status = self.status(mso.status.as_ref(), status_list, now)?;
+        // The status list must come from the record's own issuer: the
+        // anchor the MSO chained to, not any anchor this verifier trusts
+        // (another issuer, or an old root after a key rotation, could
+        // otherwise mark this record VALID).
+        let issuer_anchor: Vec<Vec<u8>> = self
+            .anchors
+            .iter()
+            .find(|anchor| {
+                verify_chain(
+                    issuer_signed.document_signer_chain(),
+                    std::slice::from_ref(*anchor),
+                    now,
+                )
+                .is_ok()
+            })
+            .cloned()
+            .into_iter()
+            .collect();
+        let status = self.status(mso.status.as_ref(), status_list, &issuer_anchor, now)?;
         Ok(VerifiedPresentation {
             doc_type: document.doc_type.clone(),
             elements: issuer_signed.elements(),
@@ -195,6 +213,7 @@ impl Verifier {
         &self,
         reference: Option<&StatusReference>,
         token: Option<&[u8]>,
+        issuer_anchor: &[Vec<u8>],
         now: DateTime<Utc>,
     ) -> Result<StatusCheck, VerifyFailure> {
         let Some(reference) = reference else {
@@ -205,7 +224,7 @@ impl Verifier {
         };
         // A list that cannot be trusted or used says nothing about the
         // record: undetermined, never revoked (eudi verifier #555).
-        let list = match verify_status_list_token(token, &self.anchors, &reference.uri, now) {
+        let list = match verify_status_list_token(token, issuer_anchor, &reference.uri, now) {
             Ok(list) => list,
             Err(e) => return Ok(undetermined(&e.to_string())),
         };

@@ -135,6 +135,32 @@ pub struct ApplyRequest {
     /// phone holds the key (and that it asked the user).
     #[serde(with = "hex_bytes")]
     pub device_signature: Vec<u8>,
+    /// The holder's record in force that this application replaces,
+    /// because its device key is gone (lock screen removed, biometrics
+    /// changed: W10, W11) so it can neither be used nor revoked with that
+    /// key. The card's signature and the record's holder token prove it is
+    /// theirs; the old record stops when the new one is issued (W3 holds:
+    /// never two in force).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Replaces>,
+}
+
+/// A record an application replaces (see [`ApplyRequest::replaces`]).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replaces {
+    /// The record in force.
+    pub record_id: String,
+    /// Its holder token (a secret: redacted in `Debug`).
+    pub holder_token: String,
+}
+
+impl fmt::Debug for Replaces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replaces")
+            .field("record_id", &self.record_id)
+            .field("holder_token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Where a record's status is published (draft-ietf-oauth-status-list

@@ -689,7 +689,18 @@ impl WalletIssuer {
         let person = registry::person_key(&self.person_secret, &request.data.my_number)?;
         // W3: nobody may apply while they hold a record in force.
         if let Some(record_id) = record_in_force(tx, &person, now)? {
-            return Err(WalletError::RecordInForce { record_id });
+            // Unless the application replaces exactly that record, proved
+            // by its holder token (its device key is gone): the old one is
+            // superseded below, in this transaction.
+            let replacing = request.replaces.as_ref().is_some_and(|r| {
+                r.record_id == record_id
+                    && self
+                        .holders_record(tx, &r.holder_token, &r.record_id)
+                        .is_ok()
+            });
+            if !replacing {
+                return Err(WalletError::RecordInForce { record_id });
+            }
         }
         // Earlier chains of this person end here: exactly one chain can
         // re-issue (an expired record's chain could otherwise come back).
