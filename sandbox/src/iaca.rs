@@ -304,4 +304,37 @@ mod tests {
         assert_eq!(again.x5chain(), keys.x5chain());
         assert!(IssuerKeys::from_persisted(&[0, 0, 0, 9]).is_err());
     }
+
+    #[test]
+    fn a_certificate_under_the_document_signer_is_refused_though_it_claims_the_eku() {
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let keys = IssuerKeys::generate(now).unwrap();
+        let sub_key = random_key().unwrap();
+        let ds = x509_cert::Certificate::from_der(&keys.ds).unwrap();
+        let sub = build(
+            Profile {
+                subject: Name::from_str("CN=not a signer").unwrap(),
+                issuer: ds.tbs_certificate().subject().clone(),
+                extensions: vec![
+                    extension(
+                        &ExtendedKeyUsage(vec![ObjectIdentifier::new(MDOC_DS_EKU).unwrap()]),
+                        true,
+                    )
+                    .unwrap(),
+                ],
+            },
+            Validity::new(
+                time(now - chrono::Duration::days(1)).unwrap(),
+                time(now + chrono::Duration::days(30)).unwrap(),
+            ),
+            &sub_key,
+            &keys.ds_key,
+        )
+        .unwrap();
+        let chain = vec![sub, keys.ds.clone()];
+        assert!(matches!(
+            verify_chain(&chain, &[keys.iaca_der().to_vec()], now),
+            Err(ChainFailure::Constraint { .. })
+        ));
+    }
 }

@@ -23,6 +23,7 @@ use super::mdoc::{
     device_response,
 };
 use super::policy::MAX_USES_BEFORE_REISSUE;
+use super::status_list::claimed_ttl;
 use super::vault::Vault;
 use super::wire::{
     API_PREFIX, ApplicationData, ApplyRequest, CertificateStatus, DeviceKeyDescription, HexBytes,
@@ -985,7 +986,8 @@ impl WalletClient {
     }
 
     /// The status list token at `uri` (one of this issuer's), fetched or
-    /// reused from the store within its `ttl` (the caller verifies it: see
+    /// reused from the store within the shorter of `ttl` and the token's
+    /// own `ttl` claim (the caller verifies it: see
     /// `wallet::verifier`). `None`: neither fetched nor kept — the status
     /// is then undetermined, never "revoked".
     pub async fn status_list(
@@ -1008,7 +1010,7 @@ impl WalletClient {
         if let Some((token, fetched_at)) = &kept
             && let Some(fetched) = DateTime::from_timestamp_millis(*fetched_at)
             && now >= fetched
-            && now - fetched < ttl
+            && now - fetched < claimed_ttl(token).map_or(ttl, |own| own.min(ttl))
         {
             return Ok(Some(token.clone()));
         }

@@ -358,7 +358,25 @@ pub fn verify_status_list_token(
     if now >= token.expires_at {
         return Err(StatusListError::Expired(token.expires_at));
     }
+    // Issued in the future beyond any plausible clock skew: not a list
+    // this verifier can place in time.
+    if token.issued_at > now + MAX_CLOCK_SKEW {
+        return Err(malformed("iat is in the future"));
+    }
     Ok(token)
+}
+
+/// How far a list's `iat` may be ahead of the verifier's clock: **policy
+/// value**, 5 minutes.
+pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// The `ttl` a token claims, read without checking it (only to decide how
+/// long a kept copy is reused; the copy is verified when used).
+pub fn claimed_ttl(bytes: &[u8]) -> Option<Duration> {
+    let sign1 = CoseSign1::from_tagged_slice(bytes)
+        .or_else(|_| CoseSign1::from_slice(bytes))
+        .ok()?;
+    token_from_claims(sign1.payload.as_deref()?).ok()?.ttl
 }
 
 /// Reads the claims of a status list token (CWT claims map, its signature

@@ -28,6 +28,15 @@ pub enum ChainFailure {
     /// A certificate is not valid at the time asked.
     #[error("a certificate is not valid at that time")]
     OutOfValidity,
+    /// A certificate that signs another is not a CA allowed to sign
+    /// certificates (basicConstraints cA, keyUsage keyCertSign), or a
+    /// path-length limit is exceeded, or a certificate carries a critical
+    /// extension this verifier does not know (RFC 5280 §4.2).
+    #[error("the chain breaks a CA constraint: {what}")]
+    Constraint {
+        /// Which.
+        what: String,
+    },
     /// The signer's certificate is not an mdoc document signer (no
     /// extended key usage 1.0.18013.5.1.2, ISO/IEC 18013-5 Annex B.1.4).
     #[error("the signer's certificate is not an mdoc document signer")]
@@ -110,8 +119,12 @@ pub fn verify_chain(
     let signer = certificates
         .first()
         .ok_or_else(|| malformed("empty chain"))?;
-    for pair in certificates.windows(2) {
+    for certificate in &certificates {
+        refuse_unknown_critical(certificate)?;
+    }
+    for (below, pair) in certificates.windows(2).enumerate() {
         if let [subject, issuer] = pair {
+            may_sign_certificates(issuer, below)?;
             signed_by(subject, &p256_key(issuer)?)?;
         }
     }
@@ -139,6 +152,7 @@ pub fn verify_chain(
         if signed_by(last, &anchor_key).is_err() {
             continue;
         }
+        may_sign_certificates(&anchor, certificates.len().saturating_sub(1))?;
         let (from, until) = validity(&anchor);
         if at < from || at > until {
             return Err(ChainFailure::OutOfValidity);
@@ -156,6 +170,59 @@ pub fn verify_chain(
         }
     }
     p256_key(signer)
+}
+
+/// Whether `issuer` may sign certificates with `below` CA certificates
+/// under it in the path (RFC 5280 §4.2.1.9, §4.2.1.3).
+fn may_sign_certificates(issuer: &Certificate, below: usize) -> Result<(), ChainFailure> {
+    use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
+    let constraint = |what: &str| ChainFailure::Constraint {
+        what: what.to_owned(),
+    };
+    let tbs = issuer.tbs_certificate();
+    let basic = tbs
+        .get_extension::<BasicConstraints>()
+        .map_err(|_| malformed("basicConstraints"))?
+        .map(|(_, b)| b);
+    let Some(basic) = basic.filter(|b| b.ca) else {
+        return Err(constraint("an issuer that is not a CA"));
+    };
+    if let Some(limit) = basic.path_len_constraint
+        && below > usize::from(limit)
+    {
+        return Err(constraint("the path is longer than its CA allows"));
+    }
+    let usage = tbs
+        .get_extension::<KeyUsage>()
+        .map_err(|_| malformed("keyUsage"))?
+        .map(|(_, u)| u);
+    if usage.is_some_and(|u| !u.0.contains(KeyUsages::KeyCertSign)) {
+        return Err(constraint("an issuer without keyCertSign"));
+    }
+    Ok(())
+}
+
+/// Refuses a critical extension this verifier does not process.
+fn refuse_unknown_critical(certificate: &Certificate) -> Result<(), ChainFailure> {
+    const KNOWN: [&str; 8] = [
+        "2.5.29.14", // subjectKeyIdentifier
+        "2.5.29.15", // keyUsage
+        "2.5.29.17", // subjectAltName
+        "2.5.29.18", // issuerAltName
+        "2.5.29.19", // basicConstraints
+        "2.5.29.31", // cRLDistributionPoints
+        "2.5.29.35", // authorityKeyIdentifier
+        "2.5.29.37", // extKeyUsage
+    ];
+    let extensions = certificate.tbs_certificate().extensions();
+    for extension in extensions.into_iter().flatten() {
+        if extension.critical && !KNOWN.contains(&extension.extn_id.to_string().as_str()) {
+            return Err(ChainFailure::Constraint {
+                what: format!("an unknown critical extension {}", extension.extn_id),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Verifies a raw `r‖s` ES256 signature over `message`.
