@@ -35,6 +35,7 @@ mod image;
 mod jp;
 mod pki;
 mod platform;
+pub mod portal;
 pub mod reset;
 mod store;
 pub mod wallet;
@@ -91,11 +92,13 @@ pub use platform::{
 /// Sending a request to an authority: [`AuthorityLink`] plus the sorting of
 /// its answers into [`AuthorityError`]s.
 pub mod authority {
-    pub use crate::platform::send;
+    pub use crate::platform::{JsonAnswerError, read_json_answer, send};
 }
 
 // Pictures.
 pub use image::{MAX_JPEG2000_BYTES, MAX_PIXELS, Picture, PictureError};
 
 // The store.
-pub use store::{BUSY_TIMEOUT, SealError, SealingKey, Store, StoreError, StoreTx};
+pub use store::{
+    BUSY_TIMEOUT, SealError, SealingKey, Store, StoreError, StoreTx, Vault, VaultError, VaultSpec,
+};

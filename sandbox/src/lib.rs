@@ -35,6 +35,7 @@ mod files;
 pub mod fixtures;
 pub mod holder;
 pub mod iaca;
+pub mod portal;
 pub mod records;
 pub mod reset;
 pub mod transport;

@@ -101,7 +101,7 @@ fn each_room_knows_only_what_it_may() {
     // idempotency keys) and knows nothing of the card.
     let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("platform", &["hex"][..]),
-        ("store", &["platform"][..]),
+        ("store", &["platform", "hex"][..]),
         ("image", &[][..]),
         ("jp", &["hex"][..]),
         ("hex", &[][..]),
@@ -115,6 +115,10 @@ fn each_room_knows_only_what_it_may() {
         (
             "wallet",
             &["card", "pki", "jp", "platform", "store", "image", "hex"][..],
+        ),
+        (
+            "portal",
+            &["card", "pki", "jp", "platform", "store", "hex"][..],
         ),
     ]);
     let mut wrong = Vec::new();

@@ -167,6 +167,10 @@ pub enum Malformation {
         /// The offset asked for.
         offset: usize,
     },
+    /// A signature by the card that does not verify with the card's own
+    /// certificate (damaged on the way, or a card that is not what it says).
+    #[error("a signature that does not verify with the card's certificate")]
+    SignatureDoesNotVerify,
     /// A fixed-size object of the wrong size.
     #[error("{found} bytes where {expected} are expected")]
     Size {

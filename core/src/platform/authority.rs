@@ -436,6 +436,66 @@ pub async fn send(
     }
 }
 
+/// Why an answer gave no `T` ([`read_json_answer`]).
+#[derive(Debug)]
+pub enum JsonAnswerError<R> {
+    /// 429, 503, or a status after which the request may have acted (408,
+    /// 500, 502, 504: retry under the same idempotency key); also a refusal
+    /// whose body is not the authority's error body.
+    Authority(AuthorityError),
+    /// A 2xx whose body does not parse: damaged on the way; the request
+    /// acted, so a retry under the same key gets the first answer.
+    Garbled {
+        /// The status.
+        status: u16,
+        /// What did not parse.
+        what: String,
+    },
+    /// A refusal, with the authority's error body.
+    Refused {
+        /// The status.
+        status: u16,
+        /// The error body.
+        body: R,
+    },
+}
+
+/// Sorts an authority's JSON answer: the value of a 2xx, or why not. One
+/// rule for every app's client (reset, wallet, portal): 429 and 503 are
+/// waits (W12, P6), 408/500/502/504 may have acted, other statuses are
+/// refusals read as `R`. `now` (the corrected clock, after the answer's
+/// `Date` was observed) measures a `Retry-After` date.
+pub fn read_json_answer<T: serde::de::DeserializeOwned, R: serde::de::DeserializeOwned>(
+    response: AuthorityResponse,
+    now: DateTime<Utc>,
+) -> Result<T, JsonAnswerError<R>> {
+    let retry_after = response.retry_after(now);
+    match response.status {
+        200..=299 => serde_json::from_slice(&response.body).map_err(|e| JsonAnswerError::Garbled {
+            status: response.status,
+            what: e.to_string(),
+        }),
+        429 => Err(JsonAnswerError::Authority(AuthorityError::RateLimited {
+            retry_after,
+        })),
+        503 => Err(JsonAnswerError::Authority(AuthorityError::OutOfService {
+            retry_after,
+        })),
+        408 | 500 | 502 | 504 => Err(JsonAnswerError::Authority(AuthorityError::AnswerLost {
+            reason: format!(
+                "the authority or a proxy answered status {}",
+                response.status
+            ),
+        })),
+        status => match serde_json::from_slice::<R>(&response.body) {
+            Ok(body) => Err(JsonAnswerError::Refused { status, body }),
+            Err(_) => Err(JsonAnswerError::Authority(AuthorityError::Refused(
+                response,
+            ))),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,8 @@ mod transport;
 
 pub use authority::{
     AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, BadIdempotencyKey,
-    IDEMPOTENCY_KEY_HEADER, IdempotencyKey, LinkError, Method, RandomUnavailable, send,
+    IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JsonAnswerError, LinkError, Method, RandomUnavailable,
+    read_json_answer, send,
 };
 pub use clock::{BadHttpDate, Clock, ClockOffset, CorrectedClock, ManualClock, SystemClock};
 pub use http_date::{format_http_date, parse_http_date};

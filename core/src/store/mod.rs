@@ -13,6 +13,7 @@
 mod error;
 mod migrations;
 mod sealed;
+mod vault;
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
@@ -26,6 +27,7 @@ use crate::platform::{ClockOffset, IdempotencyKey};
 
 pub use error::StoreError;
 pub use sealed::{SealError, SealingKey};
+pub use vault::{Vault, VaultError, VaultSpec};
 
 /// How long a write waits for another connection's write to finish before
 /// failing with "busy". A policy value: the apps' writes take milliseconds,

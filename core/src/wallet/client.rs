@@ -24,7 +24,6 @@ use super::mdoc::{
 };
 use super::policy::MAX_USES_BEFORE_REISSUE;
 use super::status_list::claimed_ttl;
-use super::vault::Vault;
 use super::wire::{
     API_PREFIX, ApplicationData, ApplyRequest, CertificateStatus, DeviceKeyDescription, HexBytes,
     IssuedRecord, NonceResponse, Notice, NoticeList, PublicNotice, PublicNoticeList, RecordState,
@@ -46,6 +45,7 @@ use crate::platform::{
     UserAuthentication,
 };
 use crate::store::{Store, StoreError, StoreTx};
+use crate::store::{Vault, VaultSpec};
 
 /// The sealed-record kind of a record's `IssuerSigned` bytes.
 const RECORD_KIND: &str = "wallet.record";
@@ -261,7 +261,8 @@ impl WalletClient {
         {
             return Ok(vault);
         }
-        let vault = Arc::new(Vault::open(&self.secure_area, &self.store).await?);
+        let vault =
+            Arc::new(Vault::open(&self.secure_area, &self.store, &VaultSpec::WALLET).await?);
         *self.vault.lock().unwrap_or_else(PoisonError::into_inner) = Some(vault.clone());
         Ok(vault)
     }

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::vault::VaultError;
 use super::wire::{RecordStatus, RevocationReason};
 use crate::card::error::CardError;
 use crate::platform::{AuthorityError, SecureAreaError};
+use crate::store::VaultError;
 use crate::store::{SealError, StoreError};
 
 /// The card secrets the application tap spends, each with its own consent

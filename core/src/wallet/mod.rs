@@ -21,4 +21,3 @@ pub mod wire;
 pub use client::{Notices, RefreshReport, Reissued, WalletApplication, WalletClient, WalletRecord};
 pub use error::{ApplySecret, ReapplyReason, WalletError, WalletRefusal};
 pub use policy::validity_of_record_issued_at;
-pub mod vault;

@@ -1,6 +1,7 @@
-//! The wallet's vault: personal data at rest (the record, its elements, the
-//! photo, the holder token) sealed under a key that only the secure area
-//! can bring back (issue 9, W1, W11).
+//! A vault: an app's personal data at rest (the wallet's record, photo and
+//! holder token, issue 9, W1, W11; the portal's tokens and insurance
+//! details, issue 10) sealed under a key that only the secure area can
+//! bring back. Each app has its own storage key ([`VaultSpec`]).
 //!
 //! Set-up, once per installation: the secure area makes a P-256 storage key
 //! (ECDH, no user prompt: the app shows the holder's records without one;
@@ -17,17 +18,37 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hkdf::{HKDF_SHA256, Salt};
 use zeroize::Zeroizing;
 
+use super::{SealError, SealingKey, Store, StoreError};
 use crate::hex::{from_hex, to_hex};
 use crate::platform::{KeyPurpose, KeySpec, SecureArea, SecureAreaError};
-use crate::store::{SealError, SealingKey, Store, StoreError};
 
-/// The secure area's alias of the storage key.
-pub const STORAGE_KEY_ALIAS: &str = "mynakit.wallet.storage";
+/// Which vault: the storage key's alias in the secure area, the store
+/// setting with the ephemeral public key and salt, and the HKDF info, so
+/// that two apps never share a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultSpec {
+    /// The secure area's alias of the storage key.
+    pub alias: &'static str,
+    /// The store setting with the ephemeral public key and the salt (hex).
+    pub setting: &'static str,
+    /// HKDF's info string.
+    pub info: &'static [u8],
+}
 
-/// The store setting with the ephemeral public key and the salt (hex).
-const VAULT_SETTING: &str = "wallet.vault";
-
-const HKDF_INFO: &[u8] = b"mynakit wallet vault v1";
+impl VaultSpec {
+    /// The wallet's vault (issue 9).
+    pub const WALLET: Self = Self {
+        alias: "mynakit.wallet.storage",
+        setting: "wallet.vault",
+        info: b"mynakit wallet vault v1",
+    };
+    /// The portal's vault (issue 10).
+    pub const PORTAL: Self = Self {
+        alias: "mynakit.portal.storage",
+        setting: "portal.vault",
+        info: b"mynakit portal vault v1",
+    };
+}
 
 /// Why the vault did not open.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +85,10 @@ impl Vault {
     pub async fn open(
         secure_area: &Arc<dyn SecureArea>,
         store: &Store,
+        spec: &VaultSpec,
     ) -> Result<Self, VaultError> {
-        let alias = STORAGE_KEY_ALIAS.to_owned();
-        let setting = store.transaction(|tx| tx.setting(VAULT_SETTING))?;
+        let alias = spec.alias.to_owned();
+        let setting = store.transaction(|tx| tx.setting(spec.setting))?;
         let (ephemeral_public, salt) = match setting {
             Some(text) => {
                 let bytes = from_hex(&text).ok_or(VaultError::Damaged)?;
@@ -112,12 +134,12 @@ impl Vault {
                 let mut setting = public.clone();
                 setting.extend_from_slice(&salt);
                 let text = to_hex(&setting);
-                store.transaction(|tx| tx.set_setting(VAULT_SETTING, &text))?;
+                store.transaction(|tx| tx.set_setting(spec.setting, &text))?;
                 (public, salt)
             }
         };
         let shared = Zeroizing::new(secure_area.key_agreement(alias, ephemeral_public).await?);
-        let key = derive(&shared, &salt).ok_or(VaultError::Damaged)?;
+        let key = derive(&shared, &salt, spec.info).ok_or(VaultError::Damaged)?;
         Ok(Self { key })
     }
 }
@@ -146,9 +168,10 @@ fn split_setting(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     (salt.len() == 32).then_some((public, salt))
 }
 
-fn derive(shared: &[u8], salt: &[u8]) -> Option<LessSafeKey> {
+fn derive(shared: &[u8], salt: &[u8], info: &[u8]) -> Option<LessSafeKey> {
     let prk = Salt::new(HKDF_SHA256, salt).extract(shared);
-    let okm = prk.expand(&[HKDF_INFO], &AES_256_GCM).ok()?;
+    let info = [info];
+    let okm = prk.expand(&info, &AES_256_GCM).ok()?;
     let key = UnboundKey::from(okm);
     Some(LessSafeKey::new(key))
 }
@@ -200,7 +223,9 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let area: Arc<dyn SecureArea> = Arc::new(SoftwareSecureArea::in_memory());
         let blob = pollster::block_on(async {
-            let vault = Vault::open(&area, &store).await.unwrap();
+            let vault = Vault::open(&area, &store, &VaultSpec::WALLET)
+                .await
+                .unwrap();
             let blob = vault.seal(b"my name", b"record/1").unwrap();
             assert!(!blob.windows(7).any(|w| w == b"my name"));
             assert_eq!(
@@ -214,7 +239,9 @@ mod tests {
             blob
         });
         pollster::block_on(async {
-            let again = Vault::open(&area, &store).await.unwrap();
+            let again = Vault::open(&area, &store, &VaultSpec::WALLET)
+                .await
+                .unwrap();
             assert_eq!(
                 again.open(&blob, b"record/1").unwrap().as_slice(),
                 b"my name"
@@ -222,12 +249,14 @@ mod tests {
             // The database on a phone without the key: nothing opens.
             let elsewhere: Arc<dyn SecureArea> = Arc::new(SoftwareSecureArea::in_memory());
             assert!(matches!(
-                Vault::open(&elsewhere, &store).await,
+                Vault::open(&elsewhere, &store, &VaultSpec::WALLET).await,
                 Err(VaultError::KeyGone)
             ));
             // A vault of another installation's key cannot open the blob.
             let other_store = Store::open_in_memory().unwrap();
-            let other = Vault::open(&elsewhere, &other_store).await.unwrap();
+            let other = Vault::open(&elsewhere, &other_store, &VaultSpec::WALLET)
+                .await
+                .unwrap();
             assert!(matches!(
                 other.open(&blob, b"record/1"),
                 Err(SealError::DoesNotOpen)
