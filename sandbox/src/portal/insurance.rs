@@ -51,7 +51,6 @@ CREATE TABLE members(id INTEGER PRIMARY KEY,
 CREATE INDEX members_insurer ON members(insurer, id);
 CREATE INDEX members_employer ON members(employer, id);
 CREATE INDEX members_due ON members(flag_zero_at) WHERE state = 1;
-CREATE INDEX members_linked ON members(id) WHERE person IS NOT NULL;
 ";
 
 /// The terms version the sandbox starts with (P7). Ours, not the
@@ -1112,4 +1111,418 @@ where
         let caller = portal.caller(tx, now, headers, needs)?;
         run(tx, now, &caller, body)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::TimeZone;
+    use mynakit_core::ManualClock;
+
+    use super::*;
+    use crate::portal::DEFAULT_BASE_URL;
+
+    const TEST_INSURER: &str = "06139902";
+    const TEST_EMPLOYER: &str = "E900";
+
+    fn japan(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        jst()
+            .with_ymd_and_hms(y, m, d, h, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn portal_at(now: DateTime<Utc>) -> (PortalAuthority, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(now));
+        let portal = PortalAuthority::in_memory(clock.clone(), DEFAULT_BASE_URL).unwrap();
+        portal
+            .read(|tx, _| {
+                tx.execute(
+                    "INSERT INTO insurers(number, name) VALUES (?1, 'test insurer')",
+                    params![TEST_INSURER],
+                )?;
+                tx.execute(
+                    "INSERT INTO employers(id, insurer, name) VALUES (?1, ?2, 'test employer')",
+                    params![TEST_EMPLOYER, TEST_INSURER],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        (portal, clock)
+    }
+
+    /// A member of the test insurer's employer, with a certificate valid
+    /// through `valid_through` (none when `None`), registered or not.
+    fn member(
+        portal: &PortalAuthority,
+        person: Option<&str>,
+        number: &str,
+        valid_through: Option<DateTime<Utc>>,
+        registered_on: Option<NaiveDate>,
+    ) -> u64 {
+        portal
+            .read(|tx, _| {
+                let columns =
+                    valid_through.map(|t| certificate_columns(t - TimeDelta::days(1800), t));
+                tx.execute(
+                    "INSERT INTO members(insurer, person, symbol, number, branch, employer, state,
+                         registered_on, cert_not_before, cert_not_after, renewal_opens_at,
+                         flag_zero_at)
+                     VALUES (?1, ?2, '99', ?3, '00', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        TEST_INSURER,
+                        person,
+                        number,
+                        TEST_EMPLOYER,
+                        u8::from(registered_on.is_some()),
+                        registered_on.map(date_text),
+                        columns.map(|c| c.0),
+                        columns.map(|c| c.1),
+                        columns.and_then(|c| c.2),
+                        columns.and_then(|c| c.3)
+                    ],
+                )?;
+                Ok(u64::try_from(tx.last_insert_rowid()).unwrap())
+            })
+            .unwrap()
+    }
+
+    fn insurer_view_of(portal: &PortalAuthority, query: &str) -> InsurerView {
+        match insurer_view(portal, &ViewQuery::parse(query).unwrap()).unwrap() {
+            View::Insurer(view) => view,
+            View::Employer(_) => panic!("an employer's view for {query}"),
+        }
+    }
+
+    fn row(portal: &PortalAuthority, member: u64) -> InsurerRow {
+        insurer_view_of(portal, &format!("insurer={TEST_INSURER}"))
+            .rows
+            .into_iter()
+            .find(|r| r.member == member)
+            .unwrap()
+    }
+
+    #[test]
+    fn p7_a_new_version_asks_again_and_old_or_duplicate_names_are_refused() {
+        let (portal, clock) = portal_at(japan(2026, 5, 1, 12));
+        let person = "person-p7";
+        portal
+            .read(|tx, now| {
+                assert_eq!(
+                    require_current_terms(tx, person),
+                    Err(PortalError::TermsNotAgreed {
+                        current_terms_version: FIRST_TERMS_VERSION.to_owned()
+                    })
+                );
+                assert_eq!(
+                    agree_terms(tx, person, "2025-01", now),
+                    Err(PortalError::TermsOutdated)
+                );
+                let first = agree_terms(tx, person, FIRST_TERMS_VERSION, now)?;
+                assert_eq!(first.agreed_at, now);
+                require_current_terms(tx, person)
+            })
+            .unwrap();
+        clock.advance(TimeDelta::hours(1));
+        portal
+            .read(|tx, now| {
+                // Agreeing again answers the first agreement (its time).
+                let again = agree_terms(tx, person, FIRST_TERMS_VERSION, now)?;
+                assert_eq!(again.agreed_at, now - TimeDelta::hours(1));
+                let published = publish_terms(tx, "2026-10", now)?;
+                assert_eq!(published.version, "2026-10");
+                assert_eq!(
+                    require_current_terms(tx, person),
+                    Err(PortalError::TermsNotAgreed {
+                        current_terms_version: "2026-10".to_owned()
+                    })
+                );
+                let state = terms_state(tx, person)?;
+                assert!(!state.agreed_to_current());
+                assert_eq!(
+                    state.agreed.map(|a| a.version).as_deref(),
+                    Some(FIRST_TERMS_VERSION)
+                );
+                assert!(matches!(
+                    publish_terms(tx, "2026-10", now),
+                    Err(PortalError::InvalidRequest { .. })
+                ));
+                assert!(matches!(
+                    publish_terms(tx, "2026-05", now),
+                    Err(PortalError::InvalidRequest { .. })
+                ));
+                assert_eq!(
+                    agree_terms(tx, person, FIRST_TERMS_VERSION, now),
+                    Err(PortalError::TermsOutdated)
+                );
+                agree_terms(tx, person, "2026-10", now)?;
+                require_current_terms(tx, person)
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn s6_the_flag_stays_1_under_three_months_and_the_sweep_releases_on_the_due_day() {
+        let (portal, clock) = portal_at(japan(2030, 1, 20, 12));
+        // Valid through 2030-05-10 (JST).
+        let valid_through = jst()
+            .with_ymd_and_hms(2030, 5, 10, 23, 59, 59)
+            .unwrap()
+            .with_timezone(&Utc);
+        let id = member(
+            &portal,
+            None,
+            "1",
+            Some(valid_through),
+            Some(day(2027, 1, 5)),
+        );
+        let at = |clock: &ManualClock, t| {
+            clock.set(t);
+            row(&portal, id)
+        };
+        let before = at(&clock, japan(2030, 2, 9, 12));
+        assert_eq!(before.certificate_expiry_flag, Some(1));
+        assert!(
+            insurer_view_of(&portal, &format!("insurer={TEST_INSURER}"))
+                .renewal_reminders
+                .is_empty()
+        );
+        // Renewal opens on 02-10: 再交付勧奨, flag still 1.
+        clock.set(japan(2030, 2, 10, 0));
+        let view = insurer_view_of(&portal, &format!("insurer={TEST_INSURER}"));
+        assert_eq!(view.renewal_reminders.len(), 1);
+        assert_eq!(view.renewal_reminders[0].certificate_expiry_flag, 1);
+        // Expired, under three months: still registered, flag 1.
+        let expired = at(&clock, japan(2030, 8, 10, 23));
+        assert_eq!(expired.first_registration_state, 1);
+        assert_eq!(expired.certificate_expiry_flag, Some(1));
+        assert_eq!(expired.release_reason, None);
+        // The sweep runs late (09-20): released with reason 2 on 08-11, the due day.
+        let gone = at(&clock, japan(2030, 9, 20, 9));
+        assert_eq!(gone.first_registration_state, 0);
+        assert_eq!(gone.certificate_expiry_flag, Some(0));
+        assert_eq!(gone.release_reason, Some(2));
+        assert_eq!(gone.released_on, Some(day(2030, 8, 11)));
+        assert_eq!(gone.registered_on, Some(day(2027, 1, 5)));
+        let view = insurer_view_of(&portal, &format!("insurer={TEST_INSURER}"));
+        assert_eq!(view.link_reminders.len(), 1);
+        assert_eq!(view.renewal_reminders[0].certificate_expiry_flag, 0);
+    }
+
+    #[test]
+    fn s6_release_at_request_and_card_returned_set_their_reasons() {
+        let (portal, clock) = portal_at(japan(2026, 5, 1, 12));
+        let valid = Some(japan(2029, 1, 1, 0));
+        let asked = member(
+            &portal,
+            Some("person-r1"),
+            "1",
+            valid,
+            Some(day(2026, 4, 1)),
+        );
+        let returned = member(
+            &portal,
+            Some("person-r3"),
+            "2",
+            valid,
+            Some(day(2026, 4, 1)),
+        );
+        clock.set(japan(2026, 6, 2, 8));
+        portal
+            .read(|tx, now| {
+                release(tx, "person-r1", ReleaseReason::MemberRequest, now)?;
+                assert_eq!(
+                    release(tx, "person-r1", ReleaseReason::MemberRequest, now),
+                    Err(PortalError::NotRegistered)
+                );
+                let answer = card_returned(tx, "person-r3", now)?;
+                assert!(answer.released);
+                assert_eq!(
+                    card_returned(tx, "person-nobody", now),
+                    Err(PortalError::NotFound)
+                );
+                Ok(())
+            })
+            .unwrap();
+        for (id, reason) in [(asked, 1), (returned, 3)] {
+            let r = row(&portal, id);
+            assert_eq!(r.first_registration_state, 0);
+            assert_eq!(r.release_reason, Some(reason));
+            assert_eq!(r.released_on, Some(day(2026, 6, 2)));
+            assert_eq!(r.registered_on, Some(day(2026, 4, 1)));
+        }
+    }
+
+    #[test]
+    fn s6_an_employer_sees_only_non_objectors_and_only_the_reminder_columns() {
+        let (portal, _clock) = portal_at(japan(2026, 5, 1, 12));
+        let never = member(&portal, None, "10", None, None);
+        let _fine = member(
+            &portal,
+            None,
+            "11",
+            Some(japan(2029, 1, 1, 0)),
+            Some(day(2026, 1, 1)),
+        );
+        let renew = member(
+            &portal,
+            None,
+            "12",
+            Some(japan(2026, 6, 1, 0)),
+            Some(day(2026, 1, 1)),
+        );
+        let objector = member(&portal, None, "13", None, None);
+        portal.read(|tx, _| object(tx, objector)).unwrap();
+        // Objecting twice changes nothing; an unknown member is not found.
+        portal.read(|tx, _| object(tx, objector)).unwrap();
+        assert_eq!(
+            portal.read(|tx, _| object(tx, 999_999)),
+            Err(PortalError::NotFound)
+        );
+
+        let query =
+            ViewQuery::parse(&format!("insurer={TEST_INSURER}&employer={TEST_EMPLOYER}")).unwrap();
+        let View::Employer(view) = insurer_view(&portal, &query).unwrap() else {
+            panic!("not an employer's view");
+        };
+        let numbers =
+            |keys: &[MemberKey]| keys.iter().map(|k| k.number.clone()).collect::<Vec<_>>();
+        assert_eq!(numbers(&view.link_reminders), ["10"]);
+        assert_eq!(
+            view.renewal_reminders
+                .iter()
+                .map(|r| r.card.number.as_str())
+                .collect::<Vec<_>>(),
+            ["12"]
+        );
+        assert_eq!(
+            view.totals,
+            ViewTotals {
+                members: 3,
+                link_reminders: 1,
+                renewal_reminders: 1
+            }
+        );
+        let text = serde_json::to_string(&view).unwrap();
+        for never_shown in [
+            "registered_on",
+            "released_on",
+            "release_reason",
+            "member\"",
+            "\"13\"",
+            "\"11\"",
+        ] {
+            assert!(!text.contains(never_shown), "{never_shown} in {text}");
+        }
+        // The insurer sees all four, the objector included.
+        let whole = insurer_view_of(&portal, &format!("insurer={TEST_INSURER}"));
+        assert_eq!(whole.totals.members, 4);
+        assert_eq!(numbers(&whole.link_reminders), ["10", "13"]);
+        assert!(
+            whole
+                .rows
+                .iter()
+                .any(|r| r.member == never && r.certificate_expiry_flag.is_none())
+        );
+        assert!(
+            whole
+                .rows
+                .iter()
+                .any(|r| r.member == renew && r.certificate_expiry_flag == Some(1))
+        );
+        // An employer outside the insurer's group is not found.
+        let stranger = ViewQuery::parse(&format!("insurer={TEST_INSURER}&employer=E001")).unwrap();
+        assert_eq!(insurer_view(&portal, &stranger), Err(PortalError::NotFound));
+    }
+
+    #[test]
+    fn synthetic_members_page_through_and_the_totals_match_the_pages() {
+        let (portal, clock) = portal_at(japan(2026, 5, 1, 12));
+        let made = add_synthetic_members(&portal, 2500).unwrap();
+        assert_eq!(made.added, 2500);
+        clock.advance(TimeDelta::days(200));
+        let mut after = 0;
+        let (mut rows, mut link, mut renewal, mut pages) = (0u64, 0u64, 0u64, 0);
+        let totals =
+            loop {
+                let view = insurer_view_of(&portal, &format!("after={after}&limit=1000"));
+                pages += 1;
+                rows += view.rows.len() as u64;
+                link += view.link_reminders.len() as u64;
+                renewal += view.renewal_reminders.len() as u64;
+                // The sweep left no registration whose flag is 0.
+                assert!(view.rows.iter().all(
+                    |r| r.first_registration_state == 0 || r.certificate_expiry_flag == Some(1)
+                ));
+                match view.next_after {
+                    Some(next) => after = next,
+                    None => break view.totals,
+                }
+            };
+        assert_eq!(pages, 3);
+        assert_eq!(
+            (rows, link, renewal),
+            (
+                totals.members,
+                totals.link_reminders,
+                totals.renewal_reminders
+            )
+        );
+        assert!(totals.renewal_reminders > 0 && totals.link_reminders > 0);
+        assert!(rows >= 2500);
+    }
+
+    #[test]
+    fn the_sweep_and_the_views_use_the_indexes() {
+        let (portal, _clock) = portal_at(japan(2026, 5, 1, 12));
+        portal
+            .read(|tx, _| {
+                let plan = |sql: &str| -> String {
+                    let mut s = tx.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                    s.query_map([], |r| r.get::<_, String>(3))
+                        .unwrap()
+                        .map(Result::unwrap)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
+                assert!(
+                    plan("UPDATE members SET state = 0 WHERE state = 1 AND flag_zero_at <= 5")
+                        .contains("members_due")
+                );
+                // The UNIQUE index on person: no scan of a million members.
+                let linked = plan("SELECT id, person FROM members WHERE person IS NOT NULL");
+                assert!(linked.starts_with("SEARCH"), "{linked}");
+                assert!(
+                    plan(&format!(
+                    "SELECT {VIEW_COLUMNS} FROM members WHERE employer = 'E001' AND objected = 0
+                     AND id > 0 ORDER BY id LIMIT 10"
+                ))
+                    .contains("members_employer")
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn view_queries_are_checked() {
+        assert!(ViewQuery::parse("limit=0").is_err());
+        assert!(ViewQuery::parse("limit=10001").is_err());
+        assert!(ViewQuery::parse("after=x").is_err());
+        assert!(ViewQuery::parse("colour=red").is_err());
+        assert_eq!(
+            ViewQuery::parse("employer=E001&after=5&limit=20").unwrap(),
+            ViewQuery {
+                insurer: None,
+                employer: Some("E001".to_owned()),
+                after: 5,
+                limit: Some(20)
+            }
+        );
+    }
 }
