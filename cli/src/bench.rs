@@ -13,6 +13,8 @@
 mod authority;
 #[path = "bench_capture.rs"]
 mod capture;
+#[path = "bench_portal.rs"]
+mod portal;
 #[path = "bench_reset_tap.rs"]
 mod reset_tap;
 #[path = "bench_token.rs"]
@@ -78,6 +80,9 @@ enum BenchCommand {
     /// Re-issue throughput and latency (p50/p99) of a served sandbox
     /// wallet issuer on loopback (one chain: lost, recovered, re-issued).
     WalletIssuer(wallet::WalletIssuerBenchArgs),
+    /// The sandbox insurer's view (issue 10, §6) at 10^5 and 10^6
+    /// members: build, sweep, first pages, a walk over every page, memory.
+    InsurerView(portal::InsurerViewBenchArgs),
 }
 
 /// The operations measured, in card-protocol.md's terms.
@@ -166,6 +171,7 @@ pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResul
         Some(BenchCommand::Presentation(args)) => return wallet::run_presentation(args, out),
         Some(BenchCommand::StatusList(args)) => return wallet::run_status_list(args, out),
         Some(BenchCommand::WalletIssuer(args)) => return wallet::run_issuer(args, out),
+        Some(BenchCommand::InsurerView(args)) => return portal::run(args, out),
         None => {}
     }
     let pin = read_secret(PIN_ENV, "4-digit PIN: ").map_err(Failure::Input)?;
