@@ -64,7 +64,7 @@ fn login(world: &World, phone: &PortalClient) -> Session {
         LastTry::Refuse,
     ))
     .unwrap();
-    block_on(phone.finish_login(flow)).unwrap()
+    block_on(phone.finish_login(&mut flow)).unwrap()
 }
 
 #[test]

@@ -216,9 +216,10 @@ fn subject(tx: &Transaction<'_>, sector: &str, person: &str) -> Result<String, P
     Ok(to_hex(&mac.finalize().into_bytes()))
 }
 
-pub(super) fn route(portal: &PortalAuthority, request: &Request<'_>, _admin: bool) -> Route {
+pub(super) fn route(portal: &PortalAuthority, request: &Request<'_>, admin: bool) -> Route {
     let path = format!("/{}", request.segments.join("/"));
     match (request.method, path.as_str()) {
+        ("POST", LIMIT_PATH) if admin => Some(limit(portal, request.body)),
         ("GET", DISCOVERY_PATH) => Some(json(200, &discovery(portal))),
         ("GET", JWKS_PATH) => Some(jwks(portal)),
         ("GET", AUTHORIZE_PATH) => Some(authorize(portal, request.query)),
@@ -229,6 +230,34 @@ pub(super) fn route(portal: &PortalAuthority, request: &Request<'_>, _admin: boo
 }
 
 const PROOF: &str = mynakit_core::portal::wire::PROOF_PATH;
+
+/// Sandbox admin: limit use (P6).
+pub const LIMIT_PATH: &str = "/v1/sandbox/portal/limit";
+
+/// **Sandbox control** (P6, use limited when traffic is concentrated):
+/// `POST /v1/sandbox/portal/limit {"length": "10m"}` (or a number of
+/// seconds) makes every API route answer 429 with `Retry-After` for that
+/// long; `"0s"` ends it. Answers `{"until", "retry_after"}`.
+fn limit(portal: &PortalAuthority, body: &[u8]) -> Result<Reply, PortalError> {
+    #[derive(Deserialize)]
+    struct Limit {
+        length: serde_json::Value,
+    }
+    let Limit { length } = parse(body)?;
+    let length = match &length {
+        serde_json::Value::String(text) => crate::reset::clock::parse_duration(text),
+        serde_json::Value::Number(n) => n.as_i64().and_then(TimeDelta::try_seconds),
+        _ => None,
+    }
+    .filter(|l| *l >= TimeDelta::zero())
+    .ok_or_else(|| PortalError::bad("length: like 10m, 30s, 2h, or seconds"))?;
+    let until = portal.limit_use(length);
+    let retry_after = (until - portal.clock().now()).num_seconds().max(0);
+    json(
+        200,
+        &serde_json::json!({ "until": until, "retry_after": retry_after }),
+    )
+}
 
 fn discovery(portal: &PortalAuthority) -> Discovery {
     let base = portal.base_url();
