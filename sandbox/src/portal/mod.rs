@@ -204,10 +204,13 @@ impl PortalAuthority {
     /// `503` with `Retry-After` for `length` from now; zero ends it.
     pub fn begin_maintenance(&self, length: TimeDelta) -> DateTime<Utc> {
         let until = self.until(length);
+        // Zero ends the window outright: a clock later set back must not
+        // find it in force again.
         *self
             .maintenance_until
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(until);
+            .unwrap_or_else(PoisonError::into_inner) =
+            (length > TimeDelta::zero()).then_some(until);
         until
     }
 
@@ -228,7 +231,8 @@ impl PortalAuthority {
         *self
             .limited_until
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(until);
+            .unwrap_or_else(PoisonError::into_inner) =
+            (length > TimeDelta::zero()).then_some(until);
         until
     }
 
