@@ -830,6 +830,14 @@ fn a_wrong_pkce_verifier_is_refused_and_spends_the_code() {
         VERIFIER,
     );
     assert_eq!(refusal_of(&answer), (400, "invalid_grant".to_owned()));
+    // A grant type the portal does not serve, and an unknown client.
+    let answer = send_token(&world, &[("grant_type", "password"), ("client_id", RP)]);
+    assert_eq!(
+        refusal_of(&answer),
+        (400, "unsupported_grant_type".to_owned())
+    );
+    let answer = exchange_code(&world, "nobody", RP_REDIRECT, "x", VERIFIER);
+    assert_eq!(refusal_of(&answer), (401, "invalid_client".to_owned()));
 }
 
 #[test]
