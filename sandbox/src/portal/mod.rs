@@ -26,7 +26,6 @@ pub mod agents;
 pub mod consents;
 pub mod error;
 pub mod http;
-#[allow(dead_code, unused_imports)]
 pub mod insurance;
 pub mod jlis;
 pub mod login;
