@@ -937,6 +937,50 @@ mod tests {
     ];
 
     #[test]
+    fn the_service_routes_answer_over_http_and_the_purge_log_is_the_sandbox_s() {
+        let (_, portal) = world();
+        let send = |method: &str, path: &str, body: &[u8]| {
+            super::super::handle_sandbox(&portal, method, path, &[], body)
+        };
+        let body = br#"{"items":["insured_card"],"purpose":"p","retention_days":7}"#;
+        let asked = send(
+            "POST",
+            "/v1/services/sample-health-app/consent-requests",
+            body,
+        );
+        assert_eq!(asked.status, 201);
+        let asked: ConsentRequest = serde_json::from_slice(&asked.body).unwrap();
+        assert_eq!(asked.retention_days, 7);
+        let unknown = send("POST", "/v1/services/nobody/consent-requests", body);
+        assert_eq!(unknown.status, 404);
+        let garbled = send(
+            "POST",
+            "/v1/services/sample-health-app/consent-requests",
+            b"{}",
+        );
+        assert_eq!(garbled.status, 400);
+        let log = send("GET", "/v1/sandbox/services/sample-health-app/purges", b"");
+        assert_eq!(log.status, 200);
+        assert_eq!(log.body, b"[]");
+        // Not on the public API.
+        let public = super::super::handle(
+            &portal,
+            "GET",
+            "/v1/sandbox/services/sample-health-app/purges",
+            &[],
+            b"",
+        );
+        assert_eq!(public.status, 404);
+        // The holder's routes need a session.
+        let holder = send(
+            "GET",
+            &format!("/v1/portal/consent-requests/{}", asked.request_id),
+            b"",
+        );
+        assert_eq!(holder.status, 401);
+    }
+
+    #[test]
     fn a_service_asks_within_the_policy_s_bounds() {
         let (_, portal) = world();
         let ask_with = |items: Vec<DataItem>, purpose: &str, days: u32| {
