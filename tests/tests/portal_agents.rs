@@ -4,7 +4,7 @@
 //! process (`PortalLink`). P5: "an agent acts only within the scope the
 //! holder delegated; the holder changes or ends it promptly".
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use mynakit_core::portal::wire::{
@@ -14,6 +14,7 @@ use mynakit_core::portal::{PortalClient, PortalError, PortalRefusal};
 use mynakit_core::{
     AuthPin, CardChannel, IdempotencyKey, LastTry, ManualClock, SoftwareSecureArea, Store,
 };
+use mynakit_core::{AuthorityLink, AuthorityRequest, AuthorityResponse, LinkError};
 use mynakit_sandbox::portal::consents::{AskConsent, SAMPLE_SERVICE_ID};
 use mynakit_sandbox::portal::jlis::agent_card_config;
 use mynakit_sandbox::portal::{DEFAULT_BASE_URL, PortalAuthority, PortalLink, handle_sandbox};
@@ -26,7 +27,40 @@ fn at(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The portal's link, losing the answer of the next request to a path
+/// ending in a given suffix once (the request reaches the portal and
+/// acts; the phone hears nothing).
+#[derive(Debug)]
+struct LosingLink {
+    inner: PortalLink,
+    lose: Arc<Mutex<Option<String>>>,
+}
+
+#[async_trait::async_trait]
+impl AuthorityLink for LosingLink {
+    async fn send(&self, request: AuthorityRequest) -> Result<AuthorityResponse, LinkError> {
+        let lost = {
+            let mut lose = self.lose.lock().unwrap();
+            let hit = lose
+                .as_deref()
+                .is_some_and(|suffix| request.path().ends_with(suffix));
+            if hit {
+                *lose = None;
+            }
+            hit
+        };
+        let answer = self.inner.send(request).await?;
+        if lost {
+            return Err(LinkError::AnswerLost {
+                reason: "dropped by the test".to_owned(),
+            });
+        }
+        Ok(answer)
+    }
+}
+
 struct World {
+    lose: Arc<Mutex<Option<String>>>,
     clock: Arc<ManualClock>,
     portal: Arc<PortalAuthority>,
     holder_card: Sandbox,
@@ -38,6 +72,7 @@ impl World {
         let clock = Arc::new(ManualClock::new(at("2026-07-01T01:00:00Z")));
         let portal = Arc::new(PortalAuthority::in_memory(clock.clone(), DEFAULT_BASE_URL).unwrap());
         Self {
+            lose: Arc::new(Mutex::new(None)),
             clock,
             portal,
             holder_card: Sandbox::new(),
@@ -45,10 +80,18 @@ impl World {
         }
     }
 
+    /// The next answer to a request whose path ends in `suffix` is lost.
+    fn lose_next(&self, suffix: &str) {
+        *self.lose.lock().unwrap() = Some(suffix.to_owned());
+    }
+
     /// A phone logged in with `card`, agreed to the terms in force (P7).
     fn phone(&self, card: &Sandbox) -> PortalClient {
         let phone = PortalClient::new(
-            Arc::new(PortalLink::new(self.portal.clone())),
+            Arc::new(LosingLink {
+                inner: PortalLink::new(self.portal.clone()),
+                lose: self.lose.clone(),
+            }),
             Arc::new(Store::open_in_memory().unwrap()),
             Arc::new(SoftwareSecureArea::in_memory()),
             self.clock.clone(),
@@ -301,4 +344,21 @@ fn p5_the_invitation_code_is_shown_once_and_used_once_by_another_person() {
         refusal(block_on(holder.insurance_status())),
         PortalRefusal::OutsideAgentScope
     );
+}
+
+#[test]
+fn p5_a_grant_whose_answer_was_lost_is_answered_again_with_its_code_and_made_once() {
+    let world = World::new();
+    let holder = world.phone(&world.holder_card);
+    let agent = world.phone(&world.agent_card);
+    world.lose_next("/v1/portal/agents");
+    let lost = block_on(holder.add_agent("my son", &[AgentScope::ConsentsRead]));
+    assert!(matches!(lost, Err(PortalError::Authority(_))), "{lost:?}");
+    // The retry (same idempotency key) gets the first answer, code
+    // included: the portal kept it sealed, not in clear, and made one grant.
+    let grant = block_on(holder.add_agent("my son", &[AgentScope::ConsentsRead])).unwrap();
+    assert_eq!(block_on(holder.agents()).unwrap().len(), 1);
+    let code = grant.invitation_code.clone().unwrap();
+    let agency = block_on(agent.accept_agency(&code)).unwrap();
+    assert_eq!(agency.grant_id, grant.grant_id);
 }

@@ -4,7 +4,7 @@
 //! (`sample-health-app`) asking through the portal's service routes, and
 //! one manual clock for all of them (the retention purge is proven by it).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use mynakit_core::portal::policy::{CONSENT_REQUEST_LIFETIME, MAX_RETENTION_DAYS};
@@ -14,6 +14,7 @@ use mynakit_core::{
     AuthPin, AuthorityResponse, CardChannel, Clock, IdempotencyKey, LastTry, ManualClock,
     SoftwareSecureArea, Store,
 };
+use mynakit_core::{AuthorityLink, AuthorityRequest, LinkError};
 use mynakit_sandbox::portal::consents::{
     AskConsent, Purge, PurgeReason, SAMPLE_SERVICE_ID, ServiceCopy,
 };
@@ -33,7 +34,40 @@ fn at(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The portal's link, losing the answer of the next request to a path
+/// ending in a given suffix once (the request reaches the portal and
+/// acts; the phone hears nothing).
+#[derive(Debug)]
+struct LosingLink {
+    inner: PortalLink,
+    lose: Arc<Mutex<Option<String>>>,
+}
+
+#[async_trait::async_trait]
+impl AuthorityLink for LosingLink {
+    async fn send(&self, request: AuthorityRequest) -> Result<AuthorityResponse, LinkError> {
+        let lost = {
+            let mut lose = self.lose.lock().unwrap();
+            let hit = lose
+                .as_deref()
+                .is_some_and(|suffix| request.path().ends_with(suffix));
+            if hit {
+                *lose = None;
+            }
+            hit
+        };
+        let answer = self.inner.send(request).await?;
+        if lost {
+            return Err(LinkError::AnswerLost {
+                reason: "dropped by the test".to_owned(),
+            });
+        }
+        Ok(answer)
+    }
+}
+
 struct World {
+    lose: Arc<Mutex<Option<String>>>,
     clock: Arc<ManualClock>,
     portal: Arc<PortalAuthority>,
     card: Sandbox,
@@ -44,6 +78,7 @@ impl World {
         let clock = Arc::new(ManualClock::new(at("2026-07-01T01:00:00Z")));
         let portal = Arc::new(PortalAuthority::in_memory(clock.clone(), DEFAULT_BASE_URL).unwrap());
         Self {
+            lose: Arc::new(Mutex::new(None)),
             clock,
             portal,
             card: Sandbox::new(),
@@ -53,7 +88,10 @@ impl World {
     /// The holder's phone, logged in with the sample card.
     fn phone(&self) -> PortalClient {
         let phone = PortalClient::new(
-            Arc::new(PortalLink::new(self.portal.clone())),
+            Arc::new(LosingLink {
+                inner: PortalLink::new(self.portal.clone()),
+                lose: self.lose.clone(),
+            }),
             Arc::new(Store::open_in_memory().unwrap()),
             Arc::new(SoftwareSecureArea::in_memory()),
             self.clock.clone(),
@@ -62,6 +100,11 @@ impl World {
         .unwrap();
         self.login(&phone);
         phone
+    }
+
+    /// The next answer to a request whose path ends in `suffix` is lost.
+    fn lose_next(&self, suffix: &str) {
+        *self.lose.lock().unwrap() = Some(suffix.to_owned());
     }
 
     fn login(&self, phone: &PortalClient) {
@@ -381,4 +424,29 @@ fn p7_terms_not_agreed_block_a_grant_and_a_new_version_asks_again() {
     world.agree(&phone);
     block_on(phone.withdraw_consent(&consent.consent_id)).unwrap();
     assert_eq!(world.kept(&consent.consent_id), not_in_force());
+}
+
+#[test]
+fn s1_a_grant_whose_answer_was_lost_is_answered_again_and_made_once() {
+    let world = World::new();
+    let phone = world.phone();
+    world.agree(&phone);
+    let asked = world.request(&ALL, 30);
+    world.lose_next("/grant");
+    let lost = block_on(phone.grant_consent(&asked.request_id, &[DataItem::CertificateValidity]));
+    assert!(matches!(lost, Err(PortalError::Authority(_))), "{lost:?}");
+    // It acted: the service already keeps the item.
+    let again =
+        block_on(phone.grant_consent(&asked.request_id, &[DataItem::CertificateValidity])).unwrap();
+    let listed = block_on(phone.consents()).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].consent_id, again.consent_id);
+    assert!(world.kept(&again.consent_id).is_ok());
+    // A withdrawal whose answer is lost: purged once, answered again.
+    world.lose_next(&again.consent_id);
+    assert!(block_on(phone.withdraw_consent(&again.consent_id)).is_err());
+    assert_eq!(world.kept(&again.consent_id), not_in_force());
+    let withdrawn = block_on(phone.withdraw_consent(&again.consent_id)).unwrap();
+    assert_eq!(withdrawn.state, ConsentState::Withdrawn);
+    assert_eq!(world.purges().len(), 1);
 }
