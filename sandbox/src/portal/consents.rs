@@ -561,6 +561,8 @@ fn grant(
     let mut unavailable = Vec::new();
     for item in &consent.items {
         match fetch(tx, &caller.principal, *item, now) {
+            // No value (null): nothing to keep.
+            Ok(serde_json::Value::Null) => unavailable.push(*item),
             Ok(value) => {
                 data.insert(*item, value);
             }
@@ -879,6 +881,9 @@ mod tests {
     ) -> Result<serde_json::Value, PortalError> {
         if person == "person-without-insurer" && item == DataItem::InsuredCard {
             return Err(PortalError::NoInsurerRecord);
+        }
+        if person == "person-without-insurer" && item == DataItem::InsuranceRegistration {
+            return Ok(serde_json::Value::Null);
         }
         Ok(serde_json::json!({ "person": person, "item": text(item)? }))
     }
@@ -1259,10 +1264,13 @@ mod tests {
         };
         let consent = granted(&portal, &agent, &request.request_id, &ALL).unwrap();
         let kept = copy(&portal, &consent.consent_id).unwrap();
-        assert_eq!(kept.unavailable, vec![DataItem::InsuredCard]);
+        assert_eq!(
+            kept.unavailable,
+            vec![DataItem::InsuredCard, DataItem::InsuranceRegistration]
+        );
         assert!(!kept.data.contains_key(&DataItem::InsuredCard));
         assert_eq!(
-            kept.data[&DataItem::InsuranceRegistration]["person"],
+            kept.data[&DataItem::CertificateValidity]["person"],
             "person-without-insurer"
         );
         // The consent is the holder's, not the agent's.
