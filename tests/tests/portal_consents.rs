@@ -454,3 +454,134 @@ fn s1_a_grant_whose_answer_was_lost_is_answered_again_and_made_once() {
     assert_eq!(withdrawn.state, ConsentState::Withdrawn);
     assert_eq!(world.purges().len(), 1);
 }
+
+/// The served sandbox (`mynakit sandbox serve`'s routes) in process.
+struct Served {
+    reset: mynakit_sandbox::reset::ResetAuthority,
+    wallet: mynakit_sandbox::wallet::WalletIssuer,
+    portal: PortalAuthority,
+    clock: Arc<mynakit_sandbox::reset::SandboxClock>,
+}
+
+#[derive(Clone)]
+struct ServedLink(Arc<Served>);
+
+impl std::fmt::Debug for ServedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServedLink")
+    }
+}
+
+impl ServedLink {
+    fn send_now(&self, method: &str, path: &str, body: &[u8]) -> AuthorityResponse {
+        let key = IdempotencyKey::generate().unwrap();
+        let headers = vec![("Idempotency-Key".to_owned(), key.as_str().to_owned())];
+        self.answer(method, path, &headers, body)
+    }
+
+    fn answer(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> AuthorityResponse {
+        let served = &self.0;
+        mynakit_sandbox::served::handle_served(
+            &served.reset,
+            &served.wallet,
+            &served.portal,
+            &served.clock,
+            method,
+            path,
+            headers,
+            body,
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl AuthorityLink for ServedLink {
+    async fn send(&self, request: AuthorityRequest) -> Result<AuthorityResponse, LinkError> {
+        Ok(self.answer(
+            request.method().as_str(),
+            request.path(),
+            request.headers(),
+            request.body(),
+        ))
+    }
+}
+
+#[test]
+fn s1_the_served_sandbox_s_clock_ends_the_retention_and_the_service_s_copy() {
+    let clock = Arc::new(mynakit_sandbox::reset::SandboxClock::new());
+    let shared: Arc<dyn Clock> = clock.clone();
+    let link = ServedLink(Arc::new(Served {
+        reset: mynakit_sandbox::reset::ResetAuthority::in_memory(shared.clone()).unwrap(),
+        wallet: mynakit_sandbox::wallet::WalletIssuer::in_memory(shared.clone(), DEFAULT_BASE_URL)
+            .unwrap(),
+        portal: PortalAuthority::in_memory(shared.clone(), DEFAULT_BASE_URL).unwrap(),
+        clock,
+    }));
+    let phone = PortalClient::new(
+        Arc::new(link.clone()),
+        Arc::new(Store::open_in_memory().unwrap()),
+        Arc::new(SoftwareSecureArea::in_memory()),
+        shared,
+        DEFAULT_BASE_URL,
+    )
+    .unwrap();
+    let card = Sandbox::new();
+    let mut flow = block_on(phone.begin_login()).unwrap();
+    let mut channel = CardChannel::new(card.transport(LinkSwitches::default()));
+    block_on(phone.tap(
+        &mut flow,
+        &mut channel,
+        &AuthPin::new(PIN).unwrap(),
+        LastTry::Refuse,
+    ))
+    .unwrap();
+    block_on(phone.finish_login(&mut flow)).unwrap();
+    let terms = block_on(phone.terms()).unwrap();
+    block_on(phone.accept_terms(&terms.current.version)).unwrap();
+
+    let body = serde_json::to_vec(&AskConsent {
+        items: vec![DataItem::CertificateValidity],
+        purpose: "renewal reminders".to_owned(),
+        retention_days: 7,
+    })
+    .unwrap();
+    let asked = link.send_now(
+        "POST",
+        &format!("/v1/services/{SAMPLE_SERVICE_ID}/consent-requests"),
+        &body,
+    );
+    assert_eq!(asked.status, 201);
+    let asked: ConsentRequest = serde_json::from_slice(&asked.body).unwrap();
+    let consent =
+        block_on(phone.grant_consent(&asked.request_id, &[DataItem::CertificateValidity])).unwrap();
+    let data = format!(
+        "/v1/services/{SAMPLE_SERVICE_ID}/data/{}",
+        consent.consent_id
+    );
+    assert_eq!(link.send_now("GET", &data, b"").status, 200);
+    // Six days later: still kept.
+    let moved = link.send_now("POST", "/v1/sandbox/clock/advance", br#"{"by": "6d"}"#);
+    assert_eq!(moved.status, 200);
+    assert_eq!(link.send_now("GET", &data, b"").status, 200);
+    // A seventh: the retention ended; the copy is gone and the purge logged.
+    link.send_now("POST", "/v1/sandbox/clock/advance", br#"{"by": "1d"}"#);
+    let gone = link.send_now("GET", &data, b"");
+    assert_eq!(gone.status, 410);
+    let body: serde_json::Value = serde_json::from_slice(&gone.body).unwrap();
+    assert_eq!(body["error"], "consent_not_in_force");
+    let purges = link.send_now(
+        "GET",
+        &format!("/v1/sandbox/services/{SAMPLE_SERVICE_ID}/purges"),
+        b"",
+    );
+    let purges: Vec<Purge> = serde_json::from_slice(&purges.body).unwrap();
+    assert_eq!(purges.len(), 1);
+    assert_eq!(purges[0].consent_id, consent.consent_id);
+    assert_eq!(purges[0].reason, PurgeReason::RetentionEnded);
+}
