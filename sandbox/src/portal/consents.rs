@@ -39,6 +39,12 @@ pub const SAMPLE_SERVICE_NAME: &str = "Sample Health App";
 /// room for a sentence or two; not an official number.
 pub const MAX_PURPOSE_CHARS: usize = 500;
 
+/// The longest a copy may be kept, seconds: [`MAX_RETENTION_DAYS`] days,
+/// written out in [`SCHEMA`]'s check (a test ties the two).
+const MAX_RETENTION_SECONDS: i64 = 31_536_000;
+
+// S1: the store itself refuses a copy kept longer than the policy allows,
+// and any change to a copy (its end included): it is only ever purged.
 pub(super) const SCHEMA: &str = "
 CREATE TABLE services(service_id TEXT PRIMARY KEY, name TEXT NOT NULL) STRICT;
 CREATE TABLE consent_requests(
@@ -75,8 +81,11 @@ CREATE TABLE service_copies(
     data TEXT NOT NULL,
     unavailable TEXT NOT NULL,
     fetched_at INTEGER NOT NULL,
-    retain_until INTEGER NOT NULL CHECK (retain_until > fetched_at)) STRICT;
+    retain_until INTEGER NOT NULL CHECK (retain_until > fetched_at)
+        CHECK (retain_until - fetched_at <= 31536000)) STRICT;
 CREATE INDEX service_copies_until ON service_copies(retain_until);
+CREATE TRIGGER service_copies_keep_their_end BEFORE UPDATE ON service_copies
+BEGIN SELECT RAISE(ABORT, 'a service copy is never changed, only purged'); END;
 CREATE TABLE service_purges(
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     service_id TEXT NOT NULL,
@@ -1128,6 +1137,65 @@ mod tests {
         assert_eq!(
             portal.read(|tx, now| withdraw(tx, now, &alice, &consent.consent_id)),
             Err(PortalError::ConsentNotInForce)
+        );
+    }
+
+    #[test]
+    fn the_store_refuses_a_copy_kept_longer_or_changed() {
+        assert_eq!(
+            MAX_RETENTION_SECONDS,
+            i64::from(MAX_RETENTION_DAYS) * 86_400
+        );
+        assert!(SCHEMA.contains(&format!("<= {MAX_RETENTION_SECONDS})")));
+        let (_, portal) = world();
+        let request = asked(&portal, &[DataItem::CertificateValidity], 2);
+        let consent = granted(
+            &portal,
+            &holder("person-a"),
+            &request.request_id,
+            &[DataItem::CertificateValidity],
+        )
+        .unwrap();
+        let stretched = portal.read(|tx, _| {
+            tx.execute(
+                "UPDATE service_copies SET retain_until = retain_until + 86400",
+                [],
+            )?;
+            Ok(())
+        });
+        assert!(matches!(stretched, Err(PortalError::Internal { .. })));
+        let keep_until = |seconds: i64| {
+            portal.read(|tx, now| {
+                tx.execute(
+                    "DELETE FROM service_copies WHERE consent_id = ?1",
+                    params![consent.consent_id],
+                )?;
+                tx.execute(
+                    "INSERT INTO service_copies(consent_id, service_id, purpose, data,
+                         unavailable, fetched_at, retain_until)
+                     VALUES (?1, ?2, 'p', '{}', '[]', ?3, ?4)",
+                    params![
+                        consent.consent_id,
+                        SAMPLE_SERVICE_ID,
+                        now.timestamp(),
+                        now.timestamp() + seconds
+                    ],
+                )?;
+                Err::<(), _>(PortalError::NotFound)
+            })
+        };
+        // Within the policy the row is taken (then rolled back); over it, not.
+        assert_eq!(
+            keep_until(MAX_RETENTION_SECONDS),
+            Err(PortalError::NotFound)
+        );
+        assert!(matches!(
+            keep_until(MAX_RETENTION_SECONDS + 1),
+            Err(PortalError::Internal { .. })
+        ));
+        assert_eq!(
+            copy(&portal, &consent.consent_id).unwrap().retain_until,
+            start() + TimeDelta::days(2)
         );
     }
 
