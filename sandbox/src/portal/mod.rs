@@ -20,9 +20,7 @@
 #![allow(dead_code)]
 
 // The rooms are being written (issue 10); the allowance goes with the placeholders.
-#[allow(dead_code, unused_imports)]
 pub mod agents;
-#[allow(dead_code, unused_imports)]
 pub mod consents;
 pub mod error;
 pub mod http;
