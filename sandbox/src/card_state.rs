@@ -85,6 +85,11 @@ struct Saved {
     format: String,
     /// SHA-256 of the card's authentication certificate, hex.
     card: String,
+    /// The day the card's certificates were issued, when J-LIS renewed
+    /// them (`VirtualCard::renew_certificates`); absent in files written
+    /// before renewals existed: the sample's day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificates_issued_on: Option<chrono::NaiveDate>,
     secrets: Vec<SavedSecret>,
 }
 
@@ -122,6 +127,11 @@ pub fn load_or_create(path: &Path) -> Result<VirtualCard, CardStateError> {
                     ),
                 )
             })?;
+            if let Some(issued_on) = saved.certificates_issued_on
+                && issued_on != card.certificates_issued_on()
+            {
+                card.renew_certificates(issued_on)?;
+            }
             restore(&mut card, &saved, path)?;
         }
         Err(e) if e.kind() == ErrorKind::NotFound => save(&card, path)?,
@@ -206,6 +216,8 @@ fn snapshot(card: &VirtualCard, path: &Path) -> Result<Saved, CardStateError> {
     Ok(Saved {
         format: FORMAT.to_owned(),
         card: fingerprint(card),
+        certificates_issued_on: (card.certificates_issued_on() != CardConfig::sample().issued_on)
+            .then(|| card.certificates_issued_on()),
         secrets,
     })
 }
@@ -270,5 +282,77 @@ fn malformed(path: &Path, reason: impl std::fmt::Display) -> CardStateError {
     CardStateError::Malformed {
         path: path.to_path_buf(),
         reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("mynakit-card-state-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_renewed_card_is_the_renewed_card_after_a_restart_and_a_renewal_keeps_the_pins() {
+        let dir = scratch("renewal");
+        let path = path_in(&dir);
+        let mut card = load_or_create(&path).unwrap();
+        let before = card.auth_certificate().clone();
+        // One wrong PIN try, kept across the renewal and the restart.
+        {
+            let app = card.files_mut().app_mut(Application::Jpki);
+            if let Some(ElementaryFile::Secret(secret)) =
+                app.get_mut(mynakit_core::layout::jpki::AUTH_PIN)
+            {
+                assert!(!secret.attempt(b"9999"));
+            }
+        }
+        let tries = card.tries_left(Application::Jpki, mynakit_core::layout::jpki::AUTH_PIN);
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+        card.renew_certificates(day).unwrap();
+        assert_ne!(card.auth_certificate().serial_hex(), before.serial_hex());
+        assert_ne!(
+            card.signing_certificate().unwrap().serial_hex(),
+            VirtualCard::sample()
+                .signing_certificate()
+                .unwrap()
+                .serial_hex()
+        );
+        assert_eq!(card.certificates_issued_on(), day);
+        // The card answers the new certificate from EF 000A.
+        assert_eq!(
+            card.ef_content(Application::Jpki, mynakit_core::layout::jpki::AUTH_CERT),
+            Some(card.auth_certificate().der())
+        );
+        save(&card, &path).unwrap();
+        let again = load_or_create(&path).unwrap();
+        assert_eq!(
+            again.auth_certificate().der(),
+            card.auth_certificate().der()
+        );
+        assert_eq!(
+            again.tries_left(Application::Jpki, mynakit_core::layout::jpki::AUTH_PIN),
+            tries
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_written_before_renewals_existed_still_loads_as_the_sample_card() {
+        let dir = scratch("old");
+        let path = path_in(&dir);
+        let card = load_or_create(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("certificates_issued_on"), "{text}");
+        let again = load_or_create(&path).unwrap();
+        assert_eq!(
+            again.auth_certificate().der(),
+            card.auth_certificate().der()
+        );
+        let _ = fs::remove_dir_all(&dir);
     }
 }
