@@ -510,7 +510,35 @@ mod tests {
         let clock = Arc::new(ManualClock::new(start()));
         let portal = PortalAuthority::in_memory(clock.clone(), super::super::DEFAULT_BASE_URL)
             .expect("portal");
+        for person in ["holder", "agent", "someone-else"] {
+            super::super::consents::tests::agree(&portal, person);
+        }
         (clock, portal)
+    }
+
+    #[test]
+    fn p7_no_grant_is_made_or_accepted_without_the_terms_in_force_agreed() {
+        let (_, portal) = world();
+        let made = portal.read(|tx, now| {
+            add(
+                tx,
+                now,
+                "newcomer",
+                &AddAgent {
+                    label: "x".to_owned(),
+                    scopes: vec![AgentScope::ConsentsRead],
+                },
+            )
+        });
+        assert!(matches!(made, Err(PortalError::TermsNotAgreed { .. })));
+        let grant = added(&portal, "holder", &[AgentScope::ConsentsRead]);
+        let code = grant.invitation_code.clone().unwrap();
+        assert!(matches!(
+            accepted(&portal, "newcomer", &code),
+            Err(PortalError::TermsNotAgreed { .. })
+        ));
+        // The code was not spent by the refused acceptance.
+        assert!(accepted(&portal, "agent", &code).is_ok());
     }
 
     fn added(portal: &PortalAuthority, holder: &str, scopes: &[AgentScope]) -> AgentGrant {
