@@ -747,6 +747,33 @@ mod tests {
             .read(|tx, _| Ok(tx.query_row("SELECT answer FROM idempotency", [], |r| r.get(0))?))
             .unwrap();
         assert!(!remembered.contains(&code), "the code is kept in clear");
+        // Nor can the store's holder unseal it from what the store has: the
+        // key only as a hash, the request (a guessable label) only as a
+        // digest. Try the request alone as the pad, the best they have.
+        let (stored_key, digest): (String, Vec<u8>) = portal
+            .read(|tx, _| {
+                Ok(
+                    tx.query_row("SELECT key, request FROM idempotency", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?,
+                )
+            })
+            .unwrap();
+        assert_ne!(stored_key, key.as_str());
+        let request_json = serde_json::to_vec(&body).unwrap();
+        assert_eq!(digest, sha256(&[&request_json]).to_vec(), "guessed right");
+        let mut guessed: AgentGrant = match serde_json::from_str::<serde_json::Value>(&remembered)
+            .unwrap()
+            .get("Ok")
+        {
+            Some(answer) => serde_json::from_value(answer.clone()).unwrap(),
+            None => panic!("not a remembered success: {remembered}"),
+        };
+        guessed.seal(&sha256(&[
+            b"mynakit portal remembered answer v1\0",
+            &request_json,
+        ]));
+        assert_ne!(guessed.invitation_code, Some(code.clone()));
         let again = run().unwrap();
         assert_eq!(again.invitation_code, Some(code));
         assert_eq!(again, first);
