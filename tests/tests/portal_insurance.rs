@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use mynakit_core::portal::policy::expired_release_on;
-use mynakit_core::portal::wire::{CertificateState, ReleaseReason};
+use mynakit_core::portal::wire::{AgentScope, CertificateState, ReleaseReason};
 use mynakit_core::portal::{PortalClient, PortalError, PortalRefusal};
 use mynakit_core::{
     AuthPin, AuthorityLink, AuthorityRequest, AuthorityResponse, CardChannel, IdempotencyKey,
@@ -70,8 +70,12 @@ impl World {
     }
 
     fn login(&self, phone: &PortalClient) -> Result<(), PortalError> {
+        self.login_with(phone, &self.sandbox)
+    }
+
+    fn login_with(&self, phone: &PortalClient, card: &Sandbox) -> Result<(), PortalError> {
         let mut flow = block_on(phone.begin_login())?;
-        let mut channel = CardChannel::new(self.sandbox.transport(LinkSwitches::default()));
+        let mut channel = CardChannel::new(card.transport(LinkSwitches::default()));
         block_on(phone.tap(
             &mut flow,
             &mut channel,
@@ -426,4 +430,53 @@ fn s6_an_employer_sees_only_the_reminders_of_members_who_did_not_object() {
     let api =
         mynakit_sandbox::portal::handle(&world.portal, "GET", "/v1/portal/insurer/view", &[], &[]);
     assert_eq!(api.status, 404);
+}
+
+#[test]
+fn p5_an_agent_reads_and_registers_for_the_holder_within_the_grant() {
+    let world = World::new();
+    let holder = world.phone();
+    world.login(&holder).unwrap();
+    block_on(holder.accept_terms(FIRST_TERMS_VERSION)).unwrap();
+    let grant = block_on(holder.add_agent("family", &[AgentScope::InsuranceRead])).unwrap();
+
+    let agent_card = Sandbox::with_config(jlis::agent_card_config()).unwrap();
+    let agent = world.phone();
+    world.login_with(&agent, &agent_card).unwrap();
+    block_on(agent.accept_terms(FIRST_TERMS_VERSION)).unwrap();
+    block_on(agent.accept_agency(grant.invitation_code.as_deref().unwrap())).unwrap();
+    agent.act_on_behalf_of(Some(grant.grant_id.clone()));
+
+    // Reading is in scope: the holder's registration, not the agent's.
+    let read = block_on(agent.insurance_status()).unwrap();
+    assert_eq!(read.insured_card.unwrap().number, SAMPLE_NUMBER);
+    // Registering is not (P5).
+    assert_eq!(
+        refusal(block_on(agent.register_insurance(FIRST_TERMS_VERSION)).unwrap_err()),
+        (PortalRefusal::OutsideAgentScope, 403)
+    );
+    block_on(holder.change_agent(
+        &grant.grant_id,
+        &[AgentScope::InsuranceRead, AgentScope::InsuranceManage],
+    ))
+    .unwrap();
+    let registered = block_on(agent.register_insurance(FIRST_TERMS_VERSION)).unwrap();
+    assert!(registered.registered);
+    assert_eq!(world.row(SAMPLE_NUMBER).first_registration_state, 1);
+    // The agent's own member record is untouched.
+    assert_eq!(world.row(AGENT_NUMBER).first_registration_state, 0);
+    // P7 is the holder's: a new version stops the agent until the holder agrees.
+    assert_eq!(world.publish("2026-10"), 201);
+    // (Terms are never agreed on behalf: the agent cannot do it for the holder.)
+    assert_eq!(
+        refusal(block_on(agent.accept_terms("2026-10")).unwrap_err()),
+        (PortalRefusal::OutsideAgentScope, 403)
+    );
+    match block_on(agent.release_insurance()) {
+        Err(PortalError::TermsNotAgreed { current }) => assert_eq!(current, "2026-10"),
+        other => panic!("released without the holder's agreement: {other:?}"),
+    }
+    block_on(holder.accept_terms("2026-10")).unwrap();
+    let released = block_on(agent.release_insurance()).unwrap();
+    assert_eq!(released.release_reason, Some(ReleaseReason::MemberRequest));
 }
