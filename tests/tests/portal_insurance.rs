@@ -5,7 +5,7 @@
 //! moved across the certificate's renewal window, its expiry and the three
 //! months after it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use mynakit_core::portal::policy::expired_release_on;
@@ -13,7 +13,7 @@ use mynakit_core::portal::wire::{AgentScope, CertificateState, ReleaseReason};
 use mynakit_core::portal::{PortalClient, PortalError, PortalRefusal};
 use mynakit_core::{
     AuthPin, AuthorityLink, AuthorityRequest, AuthorityResponse, CardChannel, IdempotencyKey,
-    LastTry, ManualClock, SoftwareSecureArea, Store, jst,
+    LastTry, LinkError, ManualClock, SoftwareSecureArea, Store, jst,
 };
 use mynakit_sandbox::portal::insurance::{
     CardReturned, EmployerView, FIRST_TERMS_VERSION, InsurerRow, InsurerView, SAMPLE_EMPLOYERS,
@@ -39,6 +39,34 @@ fn japan_noon(day: NaiveDate) -> DateTime<Utc> {
         .and_local_timezone(jst())
         .unwrap()
         .with_timezone(&Utc)
+}
+
+/// The portal's link, losing the answer of the next request to a path
+/// ending in a given suffix once (the portal acts; the phone hears nothing).
+struct LosingLink {
+    inner: PortalLink,
+    lose: Mutex<Option<&'static str>>,
+}
+
+#[async_trait::async_trait]
+impl AuthorityLink for LosingLink {
+    async fn send(&self, request: AuthorityRequest) -> Result<AuthorityResponse, LinkError> {
+        let lost = {
+            let mut lose = self.lose.lock().unwrap();
+            let hit = lose.is_some_and(|suffix| request.path().ends_with(suffix));
+            if hit {
+                *lose = None;
+            }
+            hit
+        };
+        let answer = self.inner.send(request).await?;
+        if lost {
+            return Err(LinkError::AnswerLost {
+                reason: "dropped by the test".to_owned(),
+            });
+        }
+        Ok(answer)
+    }
 }
 
 struct World {
@@ -479,4 +507,42 @@ fn p5_an_agent_reads_and_registers_for_the_holder_within_the_grant() {
     block_on(holder.accept_terms("2026-10")).unwrap();
     let released = block_on(agent.release_insurance()).unwrap();
     assert_eq!(released.release_reason, Some(ReleaseReason::MemberRequest));
+}
+
+#[test]
+fn a_registration_and_a_release_whose_answers_were_lost_are_answered_again_and_made_once() {
+    let world = World::new();
+    let link = Arc::new(LosingLink {
+        inner: PortalLink::new(world.portal.clone()),
+        lose: Mutex::new(None),
+    });
+    let phone = PortalClient::new(
+        link.clone(),
+        Arc::new(Store::open_in_memory().unwrap()),
+        Arc::new(SoftwareSecureArea::in_memory()),
+        world.clock.clone(),
+        DEFAULT_BASE_URL,
+    )
+    .unwrap();
+    world.login(&phone).unwrap();
+    block_on(phone.accept_terms(FIRST_TERMS_VERSION)).unwrap();
+
+    *link.lose.lock().unwrap() = Some("/insurance/registration");
+    assert!(block_on(phone.register_insurance(FIRST_TERMS_VERSION)).is_err());
+    // The portal registered; the retry (same key) hears that, not
+    // already_registered.
+    assert_eq!(world.row(SAMPLE_NUMBER).first_registration_state, 1);
+    world.clock.advance(TimeDelta::minutes(1));
+    let status = block_on(phone.register_insurance(FIRST_TERMS_VERSION)).unwrap();
+    assert!(status.registered);
+
+    *link.lose.lock().unwrap() = Some("/insurance/release");
+    assert!(block_on(phone.release_insurance()).is_err());
+    let released = block_on(phone.release_insurance()).unwrap();
+    assert_eq!(released.release_reason, Some(ReleaseReason::MemberRequest));
+    // A new release is a new request: not registered.
+    assert_eq!(
+        refusal(block_on(phone.release_insurance()).unwrap_err()),
+        (PortalRefusal::NotRegistered, 409)
+    );
 }
