@@ -30,6 +30,7 @@ mod kiosk_cmd;
 mod output;
 #[cfg(feature = "pcsc")]
 mod pcsc_reader;
+mod portal_admin_cmd;
 mod portal_cmd;
 mod reader;
 #[cfg(feature = "pcsc")]

@@ -119,6 +119,20 @@ pub struct LoginArgs {
     /// Spend the PIN's last try if the card reports only one left.
     #[arg(long)]
     allow_last_try: bool,
+    /// With `--reader sandbox`: whose sandbox card is tapped — the sample
+    /// holder's (the home's `sandbox-card.json`, its counters kept), or the
+    /// sample agent's (P5; a fresh card each time, nothing kept).
+    #[arg(long, value_enum, default_value_t = SandboxCard::Sample)]
+    sandbox_card: SandboxCard,
+}
+
+/// The sandbox's cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxCard {
+    /// The sample holder's card (番号　花子).
+    Sample,
+    /// The sample agent's card (代理　太郎), for `portal agency`.
+    Agent,
 }
 
 /// Options of `portal terms`.
@@ -685,7 +699,7 @@ async fn log_in<T: CardTransport>(
     let tapped = client.tap(&mut flow, channel, pin, last_try).await;
     *round_trips = channel.transcript().stats().round_trips;
     tapped?;
-    client.finish_login(flow).await
+    client.finish_login(&mut flow).await
 }
 
 fn login_cmd(
@@ -704,7 +718,19 @@ fn login_cmd(
         LastTry::Refuse
     };
     let mut round_trips = 0;
-    let (outcome, card) = if reader.reader == "sandbox" {
+    let (outcome, card) = if reader.reader == "sandbox" && args.sandbox_card == SandboxCard::Agent {
+        let sandbox = Sandbox::with_config(mynakit_sandbox::portal::jlis::agent_card_config())
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        let mut channel = CardChannel::new(sandbox.transport(reader.sandbox_switches()));
+        let outcome = pollster::block_on(log_in(
+            &phone.client,
+            &mut channel,
+            &pin,
+            last_try,
+            &mut round_trips,
+        ));
+        (outcome, "sandbox agent's card".to_owned())
+    } else if reader.reader == "sandbox" {
         // The home's sandbox card, so that its PIN counter (and a renewal,
         // `sandbox jlis renew`) carries over from one command to the next.
         let card_path = phone.home.sandbox_card();
