@@ -338,6 +338,17 @@ impl PortalPhone {
         )
         .map_err(|e| portal_failure(&e))?;
         if let Some(grant) = &app.on_behalf_of {
+            // It goes into a header: a plain id or nothing.
+            if grant.is_empty()
+                || grant.len() > 64
+                || !grant
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(Failure::Input(format!(
+                    "--on-behalf-of {grant:?}: not a grant id"
+                )));
+            }
             client.act_on_behalf_of(Some(grant.clone()));
         }
         Ok(Self { home, client })
@@ -699,8 +710,36 @@ async fn log_in<T: CardTransport>(
     let tapped = client.tap(&mut flow, channel, pin, last_try).await;
     *round_trips = channel.transcript().stats().round_trips;
     tapped?;
-    client.finish_login(&mut flow).await
+    // P6: a limit or maintenance after the tap is waited out (when the
+    // portal says it is short) and the login resumed with the same proof:
+    // the card is not tapped again.
+    let mut outcome = client.finish_login(&mut flow).await;
+    for _ in 0..RESUME_TRIES {
+        let wait = match &outcome {
+            Err(PortalError::Authority(e)) if e.is_retryable() => e.retry_after(),
+            _ => None,
+        };
+        match wait {
+            Some(wait) if wait <= MAX_RESUME_WAIT => {
+                note!(
+                    "mynakit: the portal asks to wait {} s (P6); resuming the login without another tap",
+                    wait.as_secs()
+                );
+                std::thread::sleep(wait);
+                outcome = client.finish_login(&mut flow).await;
+            }
+            _ => break,
+        }
+    }
+    outcome
 }
+
+/// How many times a login is resumed after a 429 or 503 (P6).
+const RESUME_TRIES: usize = 3;
+
+/// The longest `Retry-After` a login waits out itself; longer, it stops
+/// with exit 12 (run `portal login` again later).
+const MAX_RESUME_WAIT: Duration = Duration::from_secs(10);
 
 fn login_cmd(
     phone: &PortalPhone,
