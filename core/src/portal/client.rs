@@ -48,6 +48,8 @@ pub struct LoginFlow {
     challenge: LoginChallenge,
     proof: Option<CardProof>,
     certificate_validity: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    authorization: Option<AuthorizationResult>,
+    finished: bool,
 }
 
 impl fmt::Debug for LoginFlow {
@@ -224,6 +226,8 @@ impl PortalClient {
             challenge,
             proof: None,
             certificate_validity: None,
+            authorization: None,
+            finished: false,
         })
     }
 
@@ -273,10 +277,18 @@ impl PortalClient {
 
     /// Step 3: sends the card's proof, exchanges the code for tokens (with
     /// the PKCE verifier), checks the ID token (ES256 by the portal's JWK
-    /// Set, `iss`, `aud`, `nonce`, `exp`) and keeps the session sealed. The
-    /// certificate goes with `flow` (dropped by the caller): only its
-    /// validity is kept.
-    pub async fn finish_login(&self, flow: LoginFlow) -> Result<Session, PortalError> {
+    /// Set, `iss`, `aud`, `nonce`, `exp`) and keeps the session sealed.
+    /// After a retryable failure (no answer, 429, 503: P6) call it again
+    /// with the same flow: it resumes where it stopped, under the same
+    /// idempotency keys, without another tap. On success the certificate
+    /// is dropped from the flow: only its validity is kept.
+    pub async fn finish_login(&self, flow: &mut LoginFlow) -> Result<Session, PortalError> {
+        if flow.finished {
+            return Err(PortalError::OutOfOrder {
+                step: "finish_login",
+                needs: "a new login (this one is finished)",
+            });
+        }
         let (Some(proof), Some((not_before, not_after))) =
             (flow.proof.as_ref(), flow.certificate_validity)
         else {
@@ -285,23 +297,32 @@ impl PortalClient {
                 needs: "the card tap",
             });
         };
-        let request_id = &flow.challenge.request_id;
-        let body = serde_json::to_vec(proof).map_err(|e| PortalError::BadAnswer {
-            what: e.to_string(),
-        })?;
-        let authorization: AuthorizationResult = self
-            .send_once(
-                &format!("portal/login/{request_id}/proof"),
-                PROOF_PATH,
-                body,
-                "application/json",
-            )
-            .await?;
-        if authorization.state != flow.state {
-            return Err(PortalError::StateMismatch);
-        }
+        let request_id = flow.challenge.request_id.clone();
+        let authorization = match flow.authorization.take() {
+            Some(authorization) => authorization,
+            None => {
+                let body = serde_json::to_vec(proof).map_err(|e| PortalError::BadAnswer {
+                    what: e.to_string(),
+                })?;
+                let authorization: AuthorizationResult = self
+                    .send_once(
+                        &format!("portal/login/{request_id}/proof"),
+                        PROOF_PATH,
+                        body,
+                        "application/json",
+                    )
+                    .await?;
+                if authorization.state != flow.state {
+                    return Err(PortalError::StateMismatch);
+                }
+                authorization
+            }
+        };
+        let code = authorization.code.clone();
+        // Kept for a retry of the exchange below.
+        flow.authorization = Some(authorization);
         let form = form_of(&TokenRequest::AuthorizationCode {
-            code: authorization.code.clone(),
+            code,
             redirect_uri: APP_REDIRECT_URI.to_owned(),
             client_id: APP_CLIENT_ID.to_owned(),
             code_verifier: flow.verifier.to_string(),
@@ -332,6 +353,9 @@ impl PortalClient {
             certificate_not_after: not_after,
         };
         self.keep_session(&kept).await?;
+        flow.finished = true;
+        flow.proof = None;
+        flow.authorization = None;
         Ok(self.session_of(&kept))
     }
 

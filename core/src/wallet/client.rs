@@ -40,9 +40,9 @@ use crate::card::pin::{KenhojoPin, LastTry, SigningPassword};
 use crate::hex::to_hex;
 use crate::jp::person::Sex;
 use crate::platform::{
-    AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, CardTransport, Clock,
-    CorrectedClock, IdempotencyKey, KeyInfo, KeySpec, SecureArea, SecureAreaError,
-    UserAuthentication,
+    AuthorityLink, AuthorityRequest, AuthorityResponse, CardTransport, Clock, CorrectedClock,
+    IdempotencyKey, JsonAnswerError, KeyInfo, KeySpec, SecureArea, SecureAreaError,
+    UserAuthentication, read_json_answer,
 };
 use crate::store::{Store, StoreError, StoreTx};
 use crate::store::{Vault, VaultSpec};
@@ -1333,28 +1333,13 @@ impl WalletClient {
             .await
             .map_err(|e| WalletError::Authority(e.into()))?;
         self.observe_date(&response)?;
-        let retry_after = response.retry_after(self.now());
-        match response.status {
-            200..=299 => {
-                serde_json::from_slice(&response.body).map_err(|e| WalletError::AnswerGarbled {
-                    what: format!("status {}: {e}", response.status),
-                })
-            }
-            429 => Err(WalletError::Authority(AuthorityError::RateLimited {
-                retry_after,
-            })),
-            503 => Err(WalletError::Authority(AuthorityError::OutOfService {
-                retry_after,
-            })),
-            // The issuer failed inside, or a proxy timed out: the request
-            // may have acted, so it goes again under the same key.
-            408 | 500 | 502 | 504 => Err(WalletError::Authority(AuthorityError::AnswerLost {
-                reason: format!("the issuer or a proxy answered status {}", response.status),
-            })),
-            status => {
-                let Ok(body) = serde_json::from_slice::<WalletErrorBody>(&response.body) else {
-                    return Err(WalletError::Authority(AuthorityError::Refused(response)));
-                };
+        match read_json_answer::<T, WalletErrorBody>(response, self.now()) {
+            Ok(value) => Ok(value),
+            Err(JsonAnswerError::Authority(e)) => Err(WalletError::Authority(e)),
+            Err(JsonAnswerError::Garbled { status, what }) => Err(WalletError::AnswerGarbled {
+                what: format!("status {status}: {what}"),
+            }),
+            Err(JsonAnswerError::Refused { status, body }) => {
                 let error = serde_json::from_value::<WalletRefusal>(serde_json::Value::String(
                     body.error.clone(),
                 ))
