@@ -1009,31 +1009,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Where a [`LoginFlow`] is.
-enum Slot {
-    /// Between steps: the core's flow.
-    Ready(Box<core_portal::LoginFlow>),
-    /// A step holds it.
-    Busy,
-    /// `finish_login` took it (the core's flow is spent, whatever the
-    /// outcome): begin a new login.
-    Finished,
-}
-
 /// One login, from `begin_login` to `finish_login`. Kept in memory only
 /// (the core's choice: a login the app loses is begun again); one step at
-/// a time.
+/// a time. After a retryable failure of `finish_login`, call it again with
+/// the same flow: it resumes without another tap.
 #[derive(uniffi::Object)]
 pub struct LoginFlow {
-    slot: Mutex<Slot>,
+    /// The core's flow; `None` while a step holds it.
+    slot: Mutex<Option<Box<core_portal::LoginFlow>>>,
 }
 
 impl std::fmt::Debug for LoginFlow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &*lock(&self.slot) {
-            Slot::Ready(flow) => flow.fmt(f),
-            Slot::Busy => f.write_str("LoginFlow(busy)"),
-            Slot::Finished => f.write_str("LoginFlow(finished)"),
+            Some(flow) => flow.fmt(f),
+            None => f.write_str("LoginFlow(busy)"),
         }
     }
 }
@@ -1058,32 +1048,14 @@ impl Lease<'_> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
-            *lock(&self.owner.slot) = Slot::Ready(inner);
+            *lock(&self.owner.slot) = Some(inner);
         }
     }
 }
 
 impl LoginFlow {
-    fn take(&self, then: Slot, step: &str) -> Result<Box<core_portal::LoginFlow>, PortalError> {
-        let mut slot = lock(&self.slot);
-        match std::mem::replace(&mut *slot, then) {
-            Slot::Ready(flow) => Ok(flow),
-            Slot::Busy => {
-                *slot = Slot::Busy;
-                Err(PortalError::Busy)
-            }
-            Slot::Finished => {
-                *slot = Slot::Finished;
-                Err(PortalError::OutOfOrder {
-                    step: step.to_owned(),
-                    needs: "a new begin_login (this login is finished)".to_owned(),
-                })
-            }
-        }
-    }
-
-    fn lease(&self, step: &str) -> Result<Lease<'_>, PortalError> {
-        let inner = self.take(Slot::Busy, step)?;
+    fn lease(&self) -> Result<Lease<'_>, PortalError> {
+        let inner = lock(&self.slot).take().ok_or(PortalError::Busy)?;
         Ok(Lease {
             owner: self,
             inner: Some(inner),
@@ -1095,16 +1067,15 @@ impl LoginFlow {
 impl LoginFlow {
     /// Whether the card was tapped (the proof is ready to send).
     pub fn tapped(&self) -> bool {
-        matches!(&*lock(&self.slot), Slot::Ready(flow) if flow.tapped())
+        lock(&self.slot).as_ref().is_some_and(|flow| flow.tapped())
     }
 
     /// When the portal forgets the challenge (tap before then); `None`
-    /// while a step is running or once finished.
+    /// while a step is running.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        match &*lock(&self.slot) {
-            Slot::Ready(flow) => Some(flow.expires_at().into()),
-            Slot::Busy | Slot::Finished => None,
-        }
+        lock(&self.slot)
+            .as_ref()
+            .map(|flow| flow.expires_at().into())
     }
 }
 
@@ -1168,7 +1139,7 @@ impl PortalClient {
     pub async fn begin_login(&self) -> Result<Arc<LoginFlow>, PortalError> {
         let flow = self.client.begin_login().await?;
         Ok(Arc::new(LoginFlow {
-            slot: Mutex::new(Slot::Ready(Box::new(flow))),
+            slot: Mutex::new(Some(Box::new(flow))),
         }))
     }
 
@@ -1192,7 +1163,7 @@ impl PortalClient {
         } else {
             LastTry::Refuse
         };
-        let mut lease = flow.lease("tap")?;
+        let mut lease = flow.lease()?;
         let mut channel = CardChannel::new(ForeignTransport(transport));
         self.client
             .tap(lease.get()?, &mut channel, &pin, last_try)
@@ -1201,12 +1172,13 @@ impl PortalClient {
     }
 
     /// P2, step 3: the card's proof sent, the code exchanged for tokens,
-    /// the ID token checked, the session kept sealed. The flow is spent
-    /// whatever the outcome (the core takes it): after a failure, begin a
-    /// new login.
+    /// the ID token checked, the session kept sealed. After a retryable
+    /// failure (no answer, 429, 503: P6) call it again with the same flow:
+    /// it resumes under the same idempotency keys, without another tap. A
+    /// finished flow is `OutOfOrder`.
     pub async fn finish_login(&self, flow: Arc<LoginFlow>) -> Result<Session, PortalError> {
-        let inner = flow.take(Slot::Finished, "finish_login")?;
-        Ok(self.client.finish_login(*inner).await?.into())
+        let mut lease = flow.lease()?;
+        Ok(self.client.finish_login(lease.get()?).await?.into())
     }
 
     /// The session kept on the phone, if any (offline).
@@ -1500,20 +1472,11 @@ mod tests {
     }
 
     #[test]
-    fn a_finished_login_is_not_reused_and_a_busy_one_says_so() {
-        let flow = LoginFlow {
-            slot: Mutex::new(Slot::Finished),
-        };
-        assert!(matches!(
-            flow.take(Slot::Finished, "tap"),
-            Err(PortalError::OutOfOrder { .. })
-        ));
-        assert!(matches!(&*lock(&flow.slot), Slot::Finished));
+    fn a_login_a_step_holds_is_busy_for_the_others() {
         let busy = LoginFlow {
-            slot: Mutex::new(Slot::Busy),
+            slot: Mutex::new(None),
         };
-        assert_eq!(busy.take(Slot::Busy, "tap").err(), Some(PortalError::Busy));
-        assert!(matches!(&*lock(&busy.slot), Slot::Busy));
+        assert_eq!(busy.lease().err(), Some(PortalError::Busy));
         assert!(!busy.tapped());
         assert_eq!(busy.expires_at(), None);
     }

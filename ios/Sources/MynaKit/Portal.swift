@@ -70,7 +70,8 @@ public final class Portal: @unchecked Sendable {
     }
 
     /// Step 3: the proof sent, the code exchanged, the ID token checked,
-    /// the session kept sealed. The flow is spent whatever the outcome.
+    /// the session kept sealed. After a retryable failure (P6) call it
+    /// again with the same flow: it resumes without another tap.
     public func finishLogin(_ flow: LoginFlow) async throws -> Session {
         try await client.finishLogin(flow: flow)
     }

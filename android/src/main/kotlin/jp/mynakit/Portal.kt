@@ -67,8 +67,9 @@ class Portal(private val client: PortalClient) : AutoCloseable {
 
     /**
      * Step 3: the proof sent, the code exchanged, the ID token checked, the
-     * session kept sealed. The flow is spent whatever the outcome: after a
-     * failure, begin a new login.
+     * session kept sealed. After a failure [isRetryable] says may pass (no
+     * answer, 429, 503: P6), call it again with the same [flow]: it resumes
+     * without another tap. A finished flow is [PortalException.OutOfOrder].
      */
     suspend fun finishLogin(flow: LoginFlow): Session = client.finishLogin(flow)
 
