@@ -136,14 +136,16 @@ pub fn run(command: SandboxCommand, reader: &ReaderArgs, out: &Output) -> CmdRes
 }
 
 /// `mynakit sandbox serve`: one request at a time (the stores serialise
-/// them anyway), each answered by `wallet::handle_served`: the reset
-/// authority (issue 8) and the wallet issuer (issue 9) on one sandbox
-/// clock, so `sandbox clock advance` moves both.
+/// them anyway), each answered by `served::handle_served`: the reset
+/// authority (issue 8), the wallet issuer (issue 9) and the portal (issue
+/// 10) on one sandbox clock, so `sandbox clock advance` moves all three.
 fn serve_authority(args: &AuthorityArgs) -> CmdResult {
     use std::io::{Read, Write};
 
+    use mynakit_sandbox::portal::PortalAuthority;
     use mynakit_sandbox::reset::ResetAuthority;
-    use mynakit_sandbox::wallet::{WalletIssuer, handle_served, http::MAX_BODY};
+    use mynakit_sandbox::served::handle_served;
+    use mynakit_sandbox::wallet::{WalletIssuer, http::MAX_BODY};
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -168,10 +170,19 @@ fn serve_authority(args: &AuthorityArgs) -> CmdResult {
     let base_url = format!("http://{address}");
     let issuer = match &args.db {
         // Its own tables in a file next to the authority's.
-        Some(path) => WalletIssuer::open(&path.with_extension("wallet.db"), clock, &base_url),
-        None => WalletIssuer::in_memory(clock, &base_url),
+        Some(path) => {
+            WalletIssuer::open(&path.with_extension("wallet.db"), clock.clone(), &base_url)
+        }
+        None => WalletIssuer::in_memory(clock.clone(), &base_url),
     }
     .map_err(|e| Failure::Other(format!("the wallet issuer's store: {e}")))?;
+    // The portal's issuer identifier (every ID token's `iss`) is where it
+    // listens too.
+    let portal = match &args.db {
+        Some(path) => PortalAuthority::open(&path.with_extension("portal.db"), clock, &base_url),
+        None => PortalAuthority::in_memory(clock, &base_url),
+    }
+    .map_err(|e| Failure::Other(format!("the portal's store: {e}")))?;
     let mut stdout = std::io::stdout();
     // The first line is for scripts and tests waiting for the port.
     let _ = writeln!(stdout, "listening on {base_url}");
@@ -204,6 +215,7 @@ fn serve_authority(args: &AuthorityArgs) -> CmdResult {
         let answer = handle_served(
             &authority,
             &issuer,
+            &portal,
             &sandbox_clock,
             &method,
             request.url(),

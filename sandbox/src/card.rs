@@ -102,6 +102,8 @@ pub struct VirtualCard {
     commands: Vec<Vec<u8>>,
     auth_certificate: CardCertificate,
     signing_certificate: Option<CardCertificate>,
+    /// The day the certificates in the card were issued.
+    issued_on: chrono::NaiveDate,
 }
 
 impl std::fmt::Debug for VirtualCard {
@@ -177,7 +179,55 @@ impl VirtualCard {
             commands: Vec::new(),
             auth_certificate,
             signing_certificate,
+            issued_on: config.issued_on,
         })
+    }
+
+    /// The day the card's certificates were issued (the configuration's
+    /// `issued_on`, or the last [`Self::renew_certificates`]).
+    pub fn certificates_issued_on(&self) -> chrono::NaiveDate {
+        self.issued_on
+    }
+
+    /// **Sandbox only**: J-LIS re-issues the card's certificates on
+    /// `issued_on` (a renewal at the municipal window, P3/P4): the
+    /// authentication certificate and, if the card has one, the signing
+    /// certificate, from the sandbox CA, with new serials and a new
+    /// validity. A real renewal generates new key pairs in the card; the
+    /// sandbox reuses its fixture keys (the certificates are what the
+    /// portal and J-LIS's directory follow). The PINs and their counters
+    /// are kept, as on a real card.
+    pub fn renew_certificates(&mut self, issued_on: chrono::NaiveDate) -> Result<(), SandboxError> {
+        let ca = SandboxCa::fixture();
+        let auth = ca.issue_authentication(
+            &self.holder,
+            issued_on,
+            FixtureKey::CardAuth.private_key().as_public_key(),
+        )?;
+        let signing = match self.signing_certificate {
+            Some(_) => Some(ca.issue_signing(
+                &self.holder,
+                issued_on,
+                FixtureKey::CardSigning.private_key().as_public_key(),
+            )?),
+            None => None,
+        };
+        let jpki_files = self.files.app_mut(Application::Jpki);
+        if let Some(ElementaryFile::Data { content, .. }) =
+            jpki_files.get_mut(mynakit_core::layout::jpki::AUTH_CERT)
+        {
+            *content = auth.der().to_vec();
+        }
+        if let Some(signing) = &signing
+            && let Some(ElementaryFile::Data { content, .. }) =
+                jpki_files.get_mut(mynakit_core::layout::jpki::SIGNING_CERT)
+        {
+            *content = signing.der().to_vec();
+        }
+        self.auth_certificate = auth;
+        self.signing_certificate = signing;
+        self.issued_on = issued_on;
+        Ok(())
     }
 
     /// The kiosk's reset command (issue 8, R1, R4): checks `other` (the

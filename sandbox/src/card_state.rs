@@ -85,6 +85,11 @@ struct Saved {
     format: String,
     /// SHA-256 of the card's authentication certificate, hex.
     card: String,
+    /// The day the card's certificates were issued, when J-LIS renewed
+    /// them (`VirtualCard::renew_certificates`); absent in files written
+    /// before renewals existed: the sample's day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificates_issued_on: Option<chrono::NaiveDate>,
     secrets: Vec<SavedSecret>,
 }
 
@@ -122,6 +127,11 @@ pub fn load_or_create(path: &Path) -> Result<VirtualCard, CardStateError> {
                     ),
                 )
             })?;
+            if let Some(issued_on) = saved.certificates_issued_on
+                && issued_on != card.certificates_issued_on()
+            {
+                card.renew_certificates(issued_on)?;
+            }
             restore(&mut card, &saved, path)?;
         }
         Err(e) if e.kind() == ErrorKind::NotFound => save(&card, path)?,
@@ -206,6 +216,8 @@ fn snapshot(card: &VirtualCard, path: &Path) -> Result<Saved, CardStateError> {
     Ok(Saved {
         format: FORMAT.to_owned(),
         card: fingerprint(card),
+        certificates_issued_on: (card.certificates_issued_on() != CardConfig::sample().issued_on)
+            .then(|| card.certificates_issued_on()),
         secrets,
     })
 }

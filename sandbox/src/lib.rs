@@ -38,6 +38,7 @@ pub mod iaca;
 pub mod portal;
 pub mod records;
 pub mod reset;
+pub mod served;
 pub mod transport;
 pub mod vpcd;
 pub mod wallet;

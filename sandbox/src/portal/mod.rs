@@ -28,9 +28,7 @@ pub mod error;
 pub mod http;
 #[allow(dead_code, unused_imports)]
 pub mod insurance;
-#[allow(dead_code, unused_imports)]
 pub mod jlis;
-#[allow(dead_code, unused_imports)]
 pub mod login;
 
 use std::fmt;

@@ -83,10 +83,10 @@ pub fn handle_sandbox(
     answer(issuer.clock().now(), outcome)
 }
 
-/// The whole served sandbox: the wallet issuer's routes and admin, the
-/// reset authority's routes and the sandbox controls, on one clock
-/// (`POST /v1/sandbox/clock/advance` moves both; a maintenance window
-/// opened by `POST /v1/sandbox/maintenance` closes both).
+/// The served sandbox of issues 8 and 9: the wallet issuer's routes and
+/// admin, the reset authority's routes and the sandbox controls, on one
+/// clock. Forwards to [`crate::served`], whose
+/// [`handle_served`](crate::served::handle_served) serves the portal too.
 pub fn handle_served(
     authority: &ResetAuthority,
     issuer: &WalletIssuer,
@@ -96,25 +96,7 @@ pub fn handle_served(
     headers: &[(String, String)],
     body: &[u8],
 ) -> AuthorityResponse {
-    let path = target.split_once('?').map_or(target, |(p, _)| p);
-    if path == "/v1/wallet"
-        || path.starts_with("/v1/wallet/")
-        || path.starts_with("/v1/sandbox/wallet/")
-    {
-        return handle_sandbox(issuer, method, target, headers, body);
-    }
-    let key = header(headers, IDEMPOTENCY_KEY_HEADER);
-    let answer = crate::reset::handle_sandbox(authority, clock, method, target, key, body);
-    if method == "POST" && path == "/v1/sandbox/maintenance" && answer.status == 200 {
-        // The same window for the issuer (W12): the body was just accepted.
-        if let Some(length) = serde_json::from_slice::<crate::reset::MaintenanceBody>(body)
-            .ok()
-            .and_then(|b| crate::reset::clock::parse_duration(&b.length))
-        {
-            issuer.begin_maintenance(length);
-        }
-    }
-    answer
+    crate::served::without_portal(authority, issuer, clock, method, target, headers, body)
 }
 
 /// The issuer behind an [`AuthorityLink`], in process: what the phone's
