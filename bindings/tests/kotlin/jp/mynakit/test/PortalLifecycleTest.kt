@@ -7,11 +7,13 @@ import jp.mynakit.ConsentRequestState
 import jp.mynakit.ConsentState
 import jp.mynakit.DataItem
 import jp.mynakit.OkHttpAuthorityLink
+import jp.mynakit.PinKind
 import jp.mynakit.Portal
 import jp.mynakit.PortalException
 import jp.mynakit.PortalRefusal
 import jp.mynakit.VirtualCard
 import jp.mynakit.VirtualLinkSwitches
+import jp.mynakit.isRetryable
 import kotlinx.coroutines.runBlocking
 import okhttp3.MediaType.Companion.toMediaType
 import okhttp3.Request
@@ -174,6 +176,29 @@ class PortalLifecycleTest {
         }
     }
 
+    @Test fun p6_aLoginStoppedByTheLimitResumesWithTheSameFlowWithoutAnotherTap(): Unit = runBlocking {
+        ServedSandbox().use { served ->
+            val card = VirtualCard()
+            val transport = ForwardingTransport(card.link(VirtualLinkSwitches()))
+            Portal(served.baseUrl, File(dir, "phone.db"), JdkSecureArea()).use { portal ->
+                val flow = portal.beginLogin()
+                portal.tap(flow, transport, Sandbox.PIN.toCharArray())
+                val (limited, limit) = post("${served.baseUrl}/v1/sandbox/portal/limit", """{"length":"10m"}""")
+                assertEquals(200, limited, limit)
+                val e = expectThrows<PortalException.RateLimited> { portal.finishLogin(flow) }
+                val wait = e.retryAfterSeconds ?: throw AssertionError("P6: the portal says how long to wait")
+                assertTrue(wait in 1uL..600uL, "Retry-After $wait s")
+                assertTrue(e.isRetryable)
+                assertNull(portal.session(), "no session from a refused step")
+                // The limit ends; the same flow finishes: no second tap, no second PIN try.
+                assertEquals(200, post("${served.baseUrl}/v1/sandbox/portal/limit", """{"length":"0s"}""").first)
+                val session = portal.finishLogin(flow)
+                assertEquals(session.subject, portal.session()?.subject)
+                assertEquals(1, transport.sent.count { isVerifyWithData(it) }, "one PIN try for the whole login")
+            }
+        }
+    }
+
     @Test fun p2_withOneTryLeftTheLastTryIsNotSpentWithoutConsent(): Unit = runBlocking {
         ServedSandbox().use { served ->
             val card = VirtualCard()
@@ -193,6 +218,7 @@ class PortalLifecycleTest {
                 // The user confirms: the right PIN logs in and the counter is back to three.
                 portal.tap(flow, transport, Sandbox.PIN.toCharArray(), allowLastTry = true)
                 assertTrue(portal.finishLogin(flow).subject.isNotEmpty())
+                assertEquals(3.toUByte(), card.triesLeft(PinKind.AUTH_PIN))
             }
         }
     }
