@@ -284,3 +284,75 @@ fn malformed(path: &Path, reason: impl std::fmt::Display) -> CardStateError {
         reason: reason.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("mynakit-card-state-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_renewed_card_is_the_renewed_card_after_a_restart_and_a_renewal_keeps_the_pins() {
+        let dir = scratch("renewal");
+        let path = path_in(&dir);
+        let mut card = load_or_create(&path).unwrap();
+        let before = card.auth_certificate().clone();
+        // One wrong PIN try, kept across the renewal and the restart.
+        {
+            let app = card.files_mut().app_mut(Application::Jpki);
+            if let Some(ElementaryFile::Secret(secret)) =
+                app.get_mut(mynakit_core::layout::jpki::AUTH_PIN)
+            {
+                assert!(!secret.attempt(b"9999"));
+            }
+        }
+        let tries = card.tries_left(Application::Jpki, mynakit_core::layout::jpki::AUTH_PIN);
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+        card.renew_certificates(day).unwrap();
+        assert_ne!(card.auth_certificate().serial_hex(), before.serial_hex());
+        assert_ne!(
+            card.signing_certificate().unwrap().serial_hex(),
+            VirtualCard::sample()
+                .signing_certificate()
+                .unwrap()
+                .serial_hex()
+        );
+        assert_eq!(card.certificates_issued_on(), day);
+        // The card answers the new certificate from EF 000A.
+        assert_eq!(
+            card.ef_content(Application::Jpki, mynakit_core::layout::jpki::AUTH_CERT),
+            Some(card.auth_certificate().der())
+        );
+        save(&card, &path).unwrap();
+        let again = load_or_create(&path).unwrap();
+        assert_eq!(
+            again.auth_certificate().der(),
+            card.auth_certificate().der()
+        );
+        assert_eq!(
+            again.tries_left(Application::Jpki, mynakit_core::layout::jpki::AUTH_PIN),
+            tries
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_written_before_renewals_existed_still_loads_as_the_sample_card() {
+        let dir = scratch("old");
+        let path = path_in(&dir);
+        let card = load_or_create(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("certificates_issued_on"), "{text}");
+        let again = load_or_create(&path).unwrap();
+        assert_eq!(
+            again.auth_certificate().der(),
+            card.auth_certificate().der()
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -49,6 +49,10 @@ pub struct LoginFlow {
     proof: Option<CardProof>,
     certificate_validity: Option<(DateTime<Utc>, DateTime<Utc>)>,
     authorization: Option<AuthorizationResult>,
+    /// The code's tokens, kept until the ID token is checked: a retry after
+    /// a failed JWK Set fetch must not send the spent code again (that
+    /// would revoke the tokens, RFC 6749 §4.1.2).
+    tokens: Option<TokenResponse>,
     finished: bool,
 }
 
@@ -227,6 +231,7 @@ impl PortalClient {
             proof: None,
             certificate_validity: None,
             authorization: None,
+            tokens: None,
             finished: false,
         })
     }
@@ -321,20 +326,26 @@ impl PortalClient {
         let code = authorization.code.clone();
         // Kept for a retry of the exchange below.
         flow.authorization = Some(authorization);
-        let form = form_of(&TokenRequest::AuthorizationCode {
-            code,
-            redirect_uri: APP_REDIRECT_URI.to_owned(),
-            client_id: APP_CLIENT_ID.to_owned(),
-            code_verifier: flow.verifier.to_string(),
-        })?;
-        let tokens: TokenResponse = self
-            .send_once(
-                &format!("portal/login/{request_id}/token"),
-                TOKEN_PATH,
-                form,
-                FORM_CONTENT_TYPE,
-            )
-            .await?;
+        let tokens = match flow.tokens.take() {
+            Some(tokens) => tokens,
+            None => {
+                let form = form_of(&TokenRequest::AuthorizationCode {
+                    code,
+                    redirect_uri: APP_REDIRECT_URI.to_owned(),
+                    client_id: APP_CLIENT_ID.to_owned(),
+                    code_verifier: flow.verifier.to_string(),
+                })?;
+                self.send_once::<TokenResponse>(
+                    &format!("portal/login/{request_id}/token"),
+                    TOKEN_PATH,
+                    form,
+                    FORM_CONTENT_TYPE,
+                )
+                .await?
+            }
+        };
+        // Kept for a retry of the check below.
+        flow.tokens = Some(tokens.clone());
         let Some(id_token) = tokens.id_token.as_deref() else {
             return Err(PortalError::BadAnswer {
                 what: "a token answer without an ID token".to_owned(),
@@ -356,6 +367,7 @@ impl PortalClient {
         flow.finished = true;
         flow.proof = None;
         flow.authorization = None;
+        flow.tokens = None;
         Ok(self.session_of(&kept))
     }
 

@@ -209,9 +209,11 @@ pub(crate) fn revoke_person_certificates(
     Ok(u64::try_from(changed).unwrap_or(0))
 }
 
-/// `serial` and the serials it replaced, newest first (旧番号, P3). A
-/// loop in the links (never written by this directory) ends the walk.
-pub(crate) fn serial_chain(tx: &Transaction<'_>, serial: &str) -> Result<Vec<String>, PortalError> {
+/// `serial` and the serials it replaced, newest first (旧番号, P3): what
+/// a room whose records hang on a serial (the insurance registration)
+/// searches to find them again after a renewal. A loop in the links (never
+/// written by this directory) ends the walk.
+pub fn serial_chain(tx: &Transaction<'_>, serial: &str) -> Result<Vec<String>, PortalError> {
     let mut chain = vec![serial.to_owned()];
     let mut next = certificate(tx, serial)?.and_then(|row| row.previous_serial);
     while let Some(serial) = next {

@@ -20,13 +20,10 @@
 #![allow(dead_code)]
 
 // The rooms are being written (issue 10); the allowance goes with the placeholders.
-#[allow(dead_code, unused_imports)]
 pub mod agents;
-#[allow(dead_code, unused_imports)]
 pub mod consents;
 pub mod error;
 pub mod http;
-#[allow(dead_code, unused_imports)]
 pub mod insurance;
 pub mod jlis;
 pub mod login;
@@ -204,10 +201,13 @@ impl PortalAuthority {
     /// `503` with `Retry-After` for `length` from now; zero ends it.
     pub fn begin_maintenance(&self, length: TimeDelta) -> DateTime<Utc> {
         let until = self.until(length);
+        // Zero ends the window outright: a clock later set back must not
+        // find it in force again.
         *self
             .maintenance_until
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(until);
+            .unwrap_or_else(PoisonError::into_inner) =
+            (length > TimeDelta::zero()).then_some(until);
         until
     }
 
@@ -228,7 +228,8 @@ impl PortalAuthority {
         *self
             .limited_until
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(until);
+            .unwrap_or_else(PoisonError::into_inner) =
+            (length > TimeDelta::zero()).then_some(until);
         until
     }
 
