@@ -586,6 +586,21 @@ fn a_renewed_certificate_finds_the_same_account_at_its_first_login() {
         login::account_link(&world.portal, jlis::SAMPLE_PERSON).unwrap(),
         Some((new_serial.clone(), Some(old_serial.clone())))
     );
+    // P4: J-LIS revoked the old certificate at the renewal; a login with it
+    // is refused and does not move the account back to it.
+    let old = jlis::authentication_certificate_of(&mynakit_sandbox::CardConfig::sample()).unwrap();
+    assert_eq!(jlis::serial_key(&old), old_serial);
+    let challenge = authorize(&world, APP_CLIENT_ID, APP_REDIRECT_URI, VERIFIER);
+    let mut proof = card_proof(&world.sandbox, &challenge);
+    proof.certificate = old.der().to_vec();
+    assert_eq!(
+        refusal_of(&send_proof(&world, &proof)),
+        (403, "certificate_revoked".to_owned())
+    );
+    assert_eq!(
+        login::account_link(&world.portal, jlis::SAMPLE_PERSON).unwrap(),
+        Some((new_serial.clone(), Some(old_serial.clone())))
+    );
     // The old serial is not the person's newest any more: a second renewal
     // naming it is refused.
     let answer = world.post_json(
@@ -908,6 +923,100 @@ fn an_expired_refresh_token_asks_for_the_card_again() {
     );
     assert_eq!(refusal_of(&answer), (400, "invalid_grant".to_owned()));
     login(&world, &phone).unwrap();
+}
+
+#[test]
+fn a_refresh_never_outlives_a_day_from_the_card_tap() {
+    let world = World::new();
+    let (phone, link) = world.phone();
+    let tapped = login(&world, &phone).unwrap();
+    let day_end = tapped.logged_in_at + TimeDelta::hours(24);
+    assert_eq!(tapped.refresh_expires_at, day_end);
+    // Refreshes through the day keep the tap's end, however late they come.
+    for _ in 0..2 {
+        world.clock.advance(TimeDelta::hours(11));
+        let renewed = block_on(phone.refresh_session()).unwrap();
+        assert_eq!(
+            renewed.refresh_expires_at, day_end,
+            "policy.rs: a card tap at least daily"
+        );
+        assert!(renewed.access_expires_at <= day_end);
+    }
+    let tokens: TokenResponse = serde_json::from_slice(&link.last_answer(TOKEN_PATH, 200)).unwrap();
+    // 22 h after the tap: the last refresh token lives 2 h, not 24 h.
+    assert_eq!(tokens.refresh_token_expires_in, 2 * 60 * 60);
+    world.clock.advance(TimeDelta::hours(2));
+    let error = block_on(phone.refresh_session()).unwrap_err();
+    assert!(matches!(error, PortalError::LoginRequired), "{error:?}");
+    // The portal refuses it too (a phone whose clock was behind).
+    let answer = send_token(
+        &world,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &tokens.refresh_token),
+            ("client_id", APP_CLIENT_ID),
+        ],
+    );
+    assert_eq!(refusal_of(&answer), (400, "invalid_grant".to_owned()));
+    // A new tap, a new day.
+    let again = login(&world, &phone).unwrap();
+    assert_eq!(
+        again.refresh_expires_at,
+        world.clock.now() + TimeDelta::hours(24)
+    );
+}
+
+/// A live session on `phone`; then `end` (a revocation at J-LIS); the
+/// next call is refused: the access token (`invalid_token`), then the
+/// phone's refresh (`invalid_grant`): `LoginRequired`.
+fn a_live_session_ends_with(end: impl FnOnce(&World) -> AuthorityResponse) {
+    let world = World::new();
+    let (phone, link) = world.phone();
+    login(&world, &phone).unwrap();
+    block_on(phone.consents()).unwrap();
+    let answer = end(&world);
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let sent = link.sent.load(Ordering::SeqCst);
+    let error = block_on(phone.consents()).unwrap_err();
+    assert!(matches!(error, PortalError::LoginRequired), "{error:?}");
+    let requests = link.requests();
+    let tail: Vec<&str> = requests
+        .iter()
+        .skip(sent)
+        .map(|r| r.split(' ').nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        tail,
+        ["/v1/portal/consents", TOKEN_PATH],
+        "the call, then the refresh"
+    );
+    assert!(block_on(phone.session()).unwrap().is_none());
+}
+
+#[test]
+fn a_revoked_certificate_ends_its_live_session() {
+    a_live_session_ends_with(|world| {
+        let serial = jlis::serial_key(world.sandbox.card().auth_certificate());
+        world.post_json(
+            "/v1/sandbox/jlis/revocations",
+            &serde_json::json!({ "serial": serial }),
+        )
+    });
+}
+
+#[test]
+fn a_returned_card_ends_its_live_session() {
+    a_live_session_ends_with(|world| {
+        world.post_json(
+            "/v1/sandbox/insurer/card-returned",
+            &serde_json::json!({ "person": jlis::SAMPLE_PERSON }),
+        )
+    });
 }
 
 #[test]

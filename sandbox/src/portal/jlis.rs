@@ -265,10 +265,14 @@ pub struct Revocation {
 
 /// Records a renewal: the new certificate must be a sandbox authentication
 /// certificate unknown to the directory; it belongs to the person of
-/// `previous_serial`, which must be that person's newest.
+/// `previous_serial`, which must be that person's newest. The previous
+/// certificate is revoked at `now`, as JPKI revokes the old certificate at
+/// a renewal: a login with it is refused (P2) and cannot move the account
+/// back to it (P4); its sessions end (login.rs).
 pub(crate) fn record_renewal(
     tx: &Transaction<'_>,
     renewal: &Renewal,
+    now: DateTime<Utc>,
 ) -> Result<CertificateRow, PortalError> {
     let der =
         from_hex(&renewal.certificate).ok_or_else(|| PortalError::bad("certificate: not hex"))?;
@@ -296,7 +300,12 @@ pub(crate) fn record_renewal(
             "the earlier serial is not the person's newest certificate",
         ));
     }
-    insert(tx, &certificate, &earlier.person, Some(&previous))
+    let row = insert(tx, &certificate, &earlier.person, Some(&previous))?;
+    tx.execute(
+        "UPDATE certificates SET revoked_at = ?2 WHERE serial = ?1 AND revoked_at IS NULL",
+        params![previous, now.timestamp()],
+    )?;
+    Ok(row)
 }
 
 fn revoke(
@@ -331,7 +340,7 @@ pub(super) fn route(portal: &PortalAuthority, request: &Request<'_>, admin: bool
 
 fn renew(portal: &PortalAuthority, request: &Request<'_>) -> Result<Reply, PortalError> {
     let renewal: Renewal = parse(request.body)?;
-    let row = portal.read(|tx, _| record_renewal(tx, &renewal))?;
+    let row = portal.read(|tx, now| record_renewal(tx, &renewal, now))?;
     json(201, &row)
 }
 

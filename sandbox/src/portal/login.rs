@@ -365,8 +365,9 @@ fn lifetime(duration: std::time::Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
 
-fn seconds(duration: std::time::Duration) -> u64 {
-    duration.as_secs()
+/// Whole seconds left of `left` (none when it is past).
+fn remaining(left: TimeDelta) -> u64 {
+    u64::try_from(left.num_seconds()).unwrap_or(0)
 }
 
 /// XORs `text` with a keystream from `pad` and `label`: sealed texts are
@@ -772,6 +773,12 @@ fn refresh(
     if owner != client_id {
         return Err(invalid_grant("another client's refresh token"));
     }
+    // P2: a session lives no longer than its certificate's standing (a
+    // revocation, a returned card, a renewal end it).
+    if certificate_revoked(tx, &session, now)? {
+        end_session(tx, &session, now)?;
+        return Err(invalid_grant("the session's certificate is revoked"));
+    }
     tx.execute(
         "UPDATE refresh_tokens SET spent_at = ?2 WHERE hash = ?1",
         params![hash, now.timestamp()],
@@ -790,6 +797,26 @@ fn refresh(
     issue_tokens(tx, now, &session, &claims)
 }
 
+/// Whether the certificate `session` logged in with is revoked by now.
+fn certificate_revoked(
+    tx: &Transaction<'_>,
+    session: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, PortalError> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM sessions s JOIN certificates c ON c.serial = s.serial
+             WHERE s.id = ?1 AND c.revoked_at IS NOT NULL AND c.revoked_at <= ?2",
+            params![session, now.timestamp()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Tokens for `session`. Every token ends by the card tap's `auth_time`
+/// plus [`REFRESH_TOKEN_LIFETIME`]: a refresh gives a new token, never a
+/// longer session, so a tap is needed at least daily (policy.rs).
 fn issue_tokens(
     tx: &Transaction<'_>,
     now: DateTime<Utc>,
@@ -798,12 +825,17 @@ fn issue_tokens(
 ) -> Result<TokenResponse, PortalError> {
     let access_token = random_hex::<32>()?;
     let refresh_token = random_hex::<32>()?;
+    let session_end = DateTime::from_timestamp(claims.auth_time, 0)
+        .ok_or_else(|| PortalError::internal("auth_time out of range"))?
+        + lifetime(REFRESH_TOKEN_LIFETIME);
+    let access_expires = (now + lifetime(ACCESS_TOKEN_LIFETIME)).min(session_end);
+    let refresh_expires = (now + lifetime(REFRESH_TOKEN_LIFETIME)).min(session_end);
     tx.execute(
         "INSERT INTO access_tokens(hash, session, expires_at) VALUES (?1, ?2, ?3)",
         params![
             sha256(&[access_token.as_bytes()]).to_vec(),
             session,
-            (now + lifetime(ACCESS_TOKEN_LIFETIME)).timestamp()
+            access_expires.timestamp()
         ],
     )?;
     tx.execute(
@@ -811,16 +843,16 @@ fn issue_tokens(
         params![
             sha256(&[refresh_token.as_bytes()]).to_vec(),
             session,
-            (now + lifetime(REFRESH_TOKEN_LIFETIME)).timestamp()
+            refresh_expires.timestamp()
         ],
     )?;
     let id_token = sign_id_token(tx, claims)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".to_owned(),
-        expires_in: seconds(ACCESS_TOKEN_LIFETIME),
+        expires_in: remaining(access_expires - now),
         refresh_token,
-        refresh_token_expires_in: seconds(REFRESH_TOKEN_LIFETIME),
+        refresh_token_expires_in: remaining(refresh_expires - now),
         id_token: Some(id_token),
         scope: OPENID_SCOPE.to_owned(),
     })
@@ -862,9 +894,13 @@ pub(crate) fn session_of_access_token(
     now: DateTime<Utc>,
 ) -> Result<SessionRow, PortalError> {
     let hash = sha256(&[token.as_bytes()]).to_vec();
+    // P2: a revoked certificate (J-LIS, a returned card, a renewal) ends
+    // its sessions at once, not at the access token's expiry.
     tx.query_row(
         "SELECT s.person, s.serial FROM access_tokens a JOIN sessions s ON s.id = a.session
-         WHERE a.hash = ?1 AND a.expires_at > ?2 AND s.ended_at IS NULL",
+         JOIN certificates c ON c.serial = s.serial
+         WHERE a.hash = ?1 AND a.expires_at > ?2 AND s.ended_at IS NULL
+           AND (c.revoked_at IS NULL OR c.revoked_at > ?2)",
         params![hash, now.timestamp()],
         |r| {
             Ok(SessionRow {
