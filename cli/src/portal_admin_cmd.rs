@@ -667,7 +667,8 @@ pub fn service(args: &ServiceArgs, out: &Output) -> CmdResult {
             {
                 return Err(Failure::Input(format!("{id:?}: not a consent id")));
             }
-            let copy: Value = admin.get(&format!("/v1/services/{SAMPLE_SERVICE}/data/{id}"))?;
+            let copy: Value =
+                admin.get(&format!("/v1/sandbox/services/{SAMPLE_SERVICE}/data/{id}"))?;
             out.result(&copy, || {
                 let mut lines = vec![format!(
                     "{} keeps, under consent {id}, for \"{}\" only, until {}:",

@@ -12,7 +12,7 @@ use mynakit_core::portal::wire::{
 };
 use mynakit_core::portal::{PortalClient, PortalError, PortalRefusal};
 use mynakit_core::{
-    AuthPin, CardChannel, IdempotencyKey, LastTry, ManualClock, SoftwareSecureArea, Store,
+    AuthPin, CardChannel, Clock, IdempotencyKey, LastTry, ManualClock, SoftwareSecureArea, Store,
 };
 use mynakit_core::{AuthorityLink, AuthorityRequest, AuthorityResponse, LinkError};
 use mynakit_sandbox::portal::consents::{AskConsent, SAMPLE_SERVICE_ID};
@@ -87,6 +87,12 @@ impl World {
 
     /// A phone logged in with `card`, agreed to the terms in force (P7).
     fn phone(&self, card: &Sandbox) -> PortalClient {
+        self.phone_on(card, self.clock.clone())
+    }
+
+    /// The same with the phone's own clock (corrected by the portal's
+    /// `Date` at each answer).
+    fn phone_on(&self, card: &Sandbox, clock: Arc<ManualClock>) -> PortalClient {
         let phone = PortalClient::new(
             Arc::new(LosingLink {
                 inner: PortalLink::new(self.portal.clone()),
@@ -94,7 +100,7 @@ impl World {
             }),
             Arc::new(Store::open_in_memory().unwrap()),
             Arc::new(SoftwareSecureArea::in_memory()),
-            self.clock.clone(),
+            clock,
             DEFAULT_BASE_URL,
         )
         .unwrap();
@@ -390,4 +396,47 @@ fn p7_an_agent_s_change_needs_the_holder_s_agreement_to_the_version_in_force() {
         block_on(holder.consents()).unwrap()[0].consent_id,
         consent.consent_id
     );
+}
+
+#[test]
+fn p5_the_holder_ends_a_grant_without_agreeing_to_a_new_terms_version_first() {
+    let world = World::new();
+    let (holder, agent, grant) =
+        world.delegated(&[AgentScope::ConsentsRead, AgentScope::ConsentsManage]);
+    let key = IdempotencyKey::generate().unwrap();
+    let published = handle_sandbox(
+        &world.portal,
+        "POST",
+        "/v1/sandbox/portal/terms",
+        &[("Idempotency-Key".to_owned(), key.as_str().to_owned())],
+        br#"{"version":"2099-01"}"#,
+    );
+    assert!(published.status < 300);
+    // A change of scopes still needs the new version agreed (P7)…
+    match block_on(holder.change_agent(&grant, &[AgentScope::ConsentsRead])) {
+        Err(PortalError::TermsNotAgreed { current }) => assert_eq!(current, "2099-01"),
+        other => panic!("expected terms_not_agreed, got {other:?}"),
+    }
+    // …ending it does not: the holder ends it promptly (P5).
+    let ended = block_on(holder.remove_agent(&grant)).unwrap();
+    assert_eq!(ended.state, AgentGrantState::Ended);
+    assert_eq!(
+        refusal(block_on(agent.consents())),
+        PortalRefusal::OutsideAgentScope
+    );
+}
+
+#[test]
+fn p5_an_agent_added_with_a_token_the_portal_expired_is_added_after_the_refresh() {
+    let world = World::new();
+    // The phone's clock is its own: the portal moves on without it.
+    let phone_clock = Arc::new(ManualClock::new(world.clock.now()));
+    let holder = world.phone_on(&world.holder_card, phone_clock);
+    // Past the access token's lifetime at the portal, within the refresh
+    // token's; the phone, behind, sends its old access token first.
+    world.clock.advance(chrono::TimeDelta::minutes(11));
+    let grant = block_on(holder.add_agent("my son", &[AgentScope::ConsentsRead])).unwrap();
+    assert_eq!(grant.state, AgentGrantState::Invited);
+    assert!(grant.invitation_code.is_some());
+    assert_eq!(block_on(holder.agents()).unwrap().len(), 1);
 }

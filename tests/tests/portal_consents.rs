@@ -18,7 +18,9 @@ use mynakit_core::{AuthorityLink, AuthorityRequest, LinkError};
 use mynakit_sandbox::portal::consents::{
     AskConsent, Purge, PurgeReason, SAMPLE_SERVICE_ID, ServiceCopy,
 };
-use mynakit_sandbox::portal::{DEFAULT_BASE_URL, PortalAuthority, PortalLink, handle_sandbox};
+use mynakit_sandbox::portal::{
+    DEFAULT_BASE_URL, PortalAuthority, PortalLink, handle, handle_sandbox,
+};
 use mynakit_sandbox::{LinkSwitches, Sandbox};
 use mynakit_tests::{PIN, block_on};
 
@@ -87,6 +89,12 @@ impl World {
 
     /// The holder's phone, logged in with the sample card.
     fn phone(&self) -> PortalClient {
+        self.phone_on(self.clock.clone())
+    }
+
+    /// The holder's phone with its own clock (corrected by the portal's
+    /// `Date` at each answer), logged in with the sample card.
+    fn phone_on(&self, clock: Arc<ManualClock>) -> PortalClient {
         let phone = PortalClient::new(
             Arc::new(LosingLink {
                 inner: PortalLink::new(self.portal.clone()),
@@ -94,7 +102,7 @@ impl World {
             }),
             Arc::new(Store::open_in_memory().unwrap()),
             Arc::new(SoftwareSecureArea::in_memory()),
-            self.clock.clone(),
+            clock,
             DEFAULT_BASE_URL,
         )
         .unwrap();
@@ -166,7 +174,7 @@ impl World {
     fn kept(&self, consent: &str) -> Result<ServiceCopy, (u16, String)> {
         let answer = self.send(
             "GET",
-            &format!("/v1/services/{SAMPLE_SERVICE_ID}/data/{consent}"),
+            &format!("/v1/sandbox/services/{SAMPLE_SERVICE_ID}/data/{consent}"),
             b"",
         );
         if answer.status == 200 {
@@ -269,6 +277,42 @@ fn s1_the_service_keeps_only_what_was_granted_and_lets_go_when_the_retention_end
         refusal(block_on(phone.withdraw_consent(&consent.consent_id))),
         (PortalRefusal::ConsentNotInForce, 410)
     );
+}
+
+#[test]
+fn s1_the_service_s_copy_is_not_served_by_the_public_portal() {
+    let world = World::new();
+    let phone = world.phone();
+    world.agree(&phone);
+    let asked = world.request(&ALL, 30);
+    let consent = block_on(phone.grant_consent(&asked.request_id, &ALL)).unwrap();
+    assert!(
+        world.kept(&consent.consent_id).is_ok(),
+        "the admin reads it"
+    );
+    // The public portal (`handle`, no admin) answers neither the old path
+    // nor the admin one: a consent id (which an agent with consents_read
+    // lists, P5) opens no one's copy of the insured card.
+    let key = IdempotencyKey::generate().unwrap();
+    let headers = vec![("Idempotency-Key".to_owned(), key.as_str().to_owned())];
+    for path in [
+        format!(
+            "/v1/services/{SAMPLE_SERVICE_ID}/data/{}",
+            consent.consent_id
+        ),
+        format!(
+            "/v1/sandbox/services/{SAMPLE_SERVICE_ID}/data/{}",
+            consent.consent_id
+        ),
+    ] {
+        let answer = handle(&world.portal, "GET", &path, &headers, b"");
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(
+            (answer.status, body["error"].as_str()),
+            (404, Some("no_such_route")),
+            "{path}"
+        );
+    }
 }
 
 #[test]
@@ -386,7 +430,7 @@ fn s1_a_service_cannot_ask_to_keep_data_longer_than_the_policy_or_for_nothing() 
     assert_eq!(world.service_asks(&ALL, MAX_RETENTION_DAYS).status, 201);
     let unknown = world.send(
         "GET",
-        &format!("/v1/services/{SAMPLE_SERVICE_ID}/data/no-such-consent"),
+        &format!("/v1/sandbox/services/{SAMPLE_SERVICE_ID}/data/no-such-consent"),
         b"",
     );
     assert_eq!(unknown.status, 404);
@@ -420,14 +464,40 @@ fn p7_terms_not_agreed_block_a_grant_and_a_new_version_asks_again() {
         "{}",
         String::from_utf8_lossy(&published.body)
     );
-    match block_on(phone.withdraw_consent(&consent.consent_id)) {
+    let next = world.request(&ALL, 30);
+    match block_on(phone.grant_consent(&next.request_id, &ALL)) {
         Err(PortalError::TermsNotAgreed { current }) => assert_eq!(current, "2099-01"),
         other => panic!("expected terms_not_agreed, got {other:?}"),
     }
-    assert!(world.kept(&consent.consent_id).is_ok(), "nothing changed");
-    world.agree(&phone);
-    block_on(phone.withdraw_consent(&consent.consent_id)).unwrap();
+    // S1/P7 exemption: a withdrawal never waits for the new version; the
+    // service's copy goes at once.
+    let withdrawn = block_on(phone.withdraw_consent(&consent.consent_id)).unwrap();
+    assert_eq!(withdrawn.state, ConsentState::Withdrawn);
     assert_eq!(world.kept(&consent.consent_id), not_in_force());
+    assert_eq!(world.purges().len(), 1);
+    assert!(!block_on(phone.terms()).unwrap().agreed_to_current());
+    world.agree(&phone);
+    block_on(phone.grant_consent(&next.request_id, &ALL)).unwrap();
+}
+
+#[test]
+fn s1_a_grant_sent_with_a_token_the_portal_expired_succeeds_after_the_refresh() {
+    let world = World::new();
+    // The phone's clock is its own: the portal moves on without it.
+    let phone_clock = Arc::new(ManualClock::new(world.clock.now()));
+    let phone = world.phone_on(phone_clock.clone());
+    world.agree(&phone);
+    let asked = world.request(&ALL, 30);
+    // Past the access token's lifetime at the portal, within the refresh
+    // token's; the phone, behind, sends its old access token first.
+    world.clock.advance(TimeDelta::minutes(11));
+    let consent = block_on(phone.grant_consent(&asked.request_id, &ALL)).unwrap();
+    assert_eq!(consent.state, ConsentState::Active);
+    assert!(world.kept(&consent.consent_id).is_ok());
+    // A withdrawal the same way (the phone is corrected now; move again).
+    world.clock.advance(TimeDelta::minutes(11));
+    let withdrawn = block_on(phone.withdraw_consent(&consent.consent_id)).unwrap();
+    assert_eq!(withdrawn.state, ConsentState::Withdrawn);
 }
 
 #[test]
@@ -561,7 +631,7 @@ fn s1_the_served_sandbox_s_clock_ends_the_retention_and_the_service_s_copy() {
     let consent =
         block_on(phone.grant_consent(&asked.request_id, &[DataItem::CertificateValidity])).unwrap();
     let data = format!(
-        "/v1/services/{SAMPLE_SERVICE_ID}/data/{}",
+        "/v1/sandbox/services/{SAMPLE_SERVICE_ID}/data/{}",
         consent.consent_id
     );
     assert_eq!(link.send_now("GET", &data, b"").status, 200);

@@ -312,7 +312,8 @@ fn end(
 ) -> Result<AgentGrant, PortalError> {
     lapse_invitations(tx, now)?;
     let mut grant = holders_grant(tx, holder, grant_id)?;
-    insurance::require_current_terms(tx, holder)?;
+    // No P7 check: the holder ends a grant promptly (P5), without first
+    // agreeing to a newly published terms version (docs/portal-protocol.md).
     if grant.state != AgentGrantState::Ended {
         tx.execute(
             "UPDATE agent_grants SET state = ?1, ended_at = ?2, invitation_hash = NULL
@@ -480,7 +481,11 @@ fn agent_accepts(portal: &PortalAuthority, request: &Request<'_>) -> Result<Repl
 }
 
 /// A change of the caller's own (never on behalf), under the request's
-/// idempotency key.
+/// idempotency key. The caller is resolved first in its own transaction
+/// (as insurance.rs's `changing`), so an expired token (the phone
+/// refreshes and resends under the same key) or an `On-Behalf-Of` is
+/// never remembered under the key; the remembered answer is bound to the
+/// request and the person.
 fn own_change<A: Remember>(
     portal: &PortalAuthority,
     request: &Request<'_>,
@@ -489,10 +494,18 @@ fn own_change<A: Remember>(
     run: impl FnOnce(&Transaction<'_>, DateTime<Utc>, &Caller) -> Result<A, PortalError>,
 ) -> Result<A, PortalError> {
     let headers = request.headers;
-    portal.idempotent(key(headers)?.as_ref(), operation, what, |tx, now| {
-        let caller = own(portal, tx, now, headers)?;
-        run(tx, now, &caller)
-    })
+    let key = key(headers)?;
+    let caller = portal.read(|tx, now| own(portal, tx, now, headers))?;
+    portal.idempotent(
+        key.as_ref(),
+        operation,
+        &(what, &caller.person),
+        |tx, now| {
+            // Again inside: the session may have ended in between.
+            let caller = own(portal, tx, now, headers)?;
+            run(tx, now, &caller)
+        },
+    )
 }
 
 #[cfg(test)]

@@ -673,7 +673,8 @@ fn consents(tx: &Transaction<'_>, principal: &str) -> Result<Vec<Consent>, Porta
     Ok(consents)
 }
 
-/// Withdraws a consent in force: the service's copy is purged at once.
+/// Withdraws a consent in force: the service's copy is purged at once,
+/// whatever terms version the holder agreed to (S1, P7 exemption).
 fn withdraw(
     tx: &Transaction<'_>,
     now: DateTime<Utc>,
@@ -689,7 +690,9 @@ fn withdraw(
         .optional()?
         .ok_or(PortalError::NotFound)?;
     let mut consent = fields.consent()?;
-    insurance::require_current_terms(tx, &caller.principal)?;
+    // No P7 check: a withdrawal takes the holder's data back from the
+    // service (S1) and must not wait for agreement to a newly published
+    // terms version (docs/portal-protocol.md, P7).
     if consent.state != ConsentState::Active {
         return Err(PortalError::ConsentNotInForce);
     }
@@ -711,7 +714,10 @@ pub(super) fn route(portal: &PortalAuthority, request: &Request<'_>, admin: bool
         ("POST", ["v1", "services", service, "consent-requests"]) => {
             service_asks(portal, request, service)
         }
-        ("GET", ["v1", "services", service, "data", consent_id]) => portal
+        // The service's own copy is the service's, not the portal's to show
+        // to a bearer (an agent with consents_read lists the ids): sandbox
+        // admin only, as the service's stand-in.
+        ("GET", ["v1", "sandbox", "services", service, "data", consent_id]) if admin => portal
             .read(|tx, now| service_copy(tx, now, service, consent_id))
             .and_then(|copy| json(200, &copy)),
         ("GET", ["v1", "sandbox", "services", service, "purges"]) if admin => portal
@@ -797,9 +803,12 @@ fn holder_refuses(
 }
 
 /// A state change of the holder's consents (`consents_manage` for an
-/// agent, P5), under the request's idempotency key. The key's remembered
-/// answer is bound to the request and the bearer's grant header, so a
-/// replay answers the same caller's same request.
+/// agent, P5), under the request's idempotency key. The caller is resolved
+/// first in its own transaction (as insurance.rs's `changing`), so an
+/// expired token (the phone refreshes and resends under the same key) or
+/// a grant outside its scope is never remembered under the key. The key's
+/// remembered answer is bound to the request, the bearer's grant header
+/// and the principal, so a replay answers the same caller's same request.
 fn changing<A: Remember>(
     portal: &PortalAuthority,
     request: &Request<'_>,
@@ -809,12 +818,16 @@ fn changing<A: Remember>(
 ) -> Result<A, PortalError> {
     let headers = request.headers;
     let on_behalf = super::http::header(headers, mynakit_core::portal::wire::ON_BEHALF_OF_HEADER);
+    let key = key(headers)?;
+    let needs = Some(AgentScope::ConsentsManage);
+    let caller = portal.read(|tx, now| portal.caller(tx, now, headers, needs))?;
     portal.idempotent(
-        key(headers)?.as_ref(),
+        key.as_ref(),
         operation,
-        &(what, on_behalf),
+        &(what, on_behalf, &caller.principal),
         |tx, now| {
-            let caller = portal.caller(tx, now, headers, Some(AgentScope::ConsentsManage))?;
+            // Again inside: the grant may have ended in between (P5).
+            let caller = portal.caller(tx, now, headers, needs)?;
             run(tx, now, &caller)
         },
     )

@@ -150,7 +150,7 @@ class PortalLifecycleTest {
                 assertEquals(ConsentRequestState.GRANTED, portal.consentRequest(requestId).state)
                 assertEquals(listOf(consent.consentId), portal.consents().map { it.consentId })
                 // The service holds only what was granted.
-                val (kept, data) = get("${served.baseUrl}/v1/services/sample-health-app/data/${consent.consentId}")
+                val (kept, data) = get("${served.baseUrl}/v1/sandbox/services/sample-health-app/data/${consent.consentId}")
                 assertEquals(200, kept, data)
                 assertTrue(data.contains("certificate_validity"), data)
                 assertFalse(data.contains("insured_card"), "an item not granted reached the service: $data")
@@ -159,7 +159,7 @@ class PortalLifecycleTest {
                 val withdrawn = portal.withdrawConsent(consent.consentId)
                 assertEquals(ConsentState.WITHDRAWN, withdrawn.state)
                 assertNotNull(withdrawn.withdrawnAt)
-                assertEquals(410, get("${served.baseUrl}/v1/services/sample-health-app/data/${consent.consentId}").first)
+                assertEquals(410, get("${served.baseUrl}/v1/sandbox/services/sample-health-app/data/${consent.consentId}").first)
 
                 // S1: a refused request gives the service nothing and cannot be granted afterwards.
                 val second = serviceAsks(served, listOf("insurance_registration"))
