@@ -546,3 +546,55 @@ fn a_registration_and_a_release_whose_answers_were_lost_are_answered_again_and_m
         (PortalRefusal::NotRegistered, 409)
     );
 }
+
+#[test]
+fn p3_a_renewed_certificate_keeps_the_registration_past_the_old_ones_three_months() {
+    let world = World::new();
+    let phone = world.phone();
+    world.login(&phone).unwrap();
+    block_on(phone.accept_terms(FIRST_TERMS_VERSION)).unwrap();
+    let status = block_on(phone.register_insurance(FIRST_TERMS_VERSION)).unwrap();
+    let old_until = status.certificate.valid_until;
+    let renewal_day = status.certificate.renewal_opens_on;
+
+    // In the renewal window the municipal window renews; J-LIS links the serials.
+    world.clock.set(japan_noon(renewal_day));
+    let old_serial = jlis::serial_key(world.sandbox.card().auth_certificate());
+    world
+        .sandbox
+        .card()
+        .renew_certificates(renewal_day)
+        .unwrap();
+    let renewed = world.sandbox.card().auth_certificate().clone();
+    let answer = world.post(
+        "/v1/sandbox/jlis/renewals",
+        serde_json::json!({
+            "certificate": mynakit_core::reset::wire::to_hex(renewed.der()),
+            "previous_serial": old_serial,
+        }),
+    );
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+
+    // Past the old certificate's three months: still registered (P3), flag 1.
+    let past = expired_release_on(old_until).unwrap() + TimeDelta::days(10);
+    world.clock.set(japan_noon(past));
+    world.login(&phone).unwrap();
+    let now = block_on(phone.insurance_status()).unwrap();
+    assert!(now.registered);
+    assert!(now.certificate.valid_until > old_until);
+    assert_eq!(now.certificate.state, CertificateState::Valid);
+    let row = assert_agree(&world, &phone, true);
+    assert_eq!(
+        (
+            row.first_registration_state,
+            row.certificate_expiry_flag,
+            row.release_reason
+        ),
+        (1, Some(1), None)
+    );
+}

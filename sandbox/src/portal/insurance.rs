@@ -306,7 +306,8 @@ fn member_of_person(tx: &Transaction<'_>, person: &str) -> Result<Option<Member>
 
 /// Copies each person-linked member's newest certificate from J-LIS's
 /// directory onto the member row (the intermediate server's daily feed,
-/// here at every transaction: a few rows).
+/// here at every transaction: a few rows), writing only what changed so
+/// a read stays a read.
 fn refresh_certificates(tx: &Transaction<'_>) -> Result<(), PortalError> {
     let persons: Vec<(i64, String)> = {
         let mut statement =
@@ -326,7 +327,9 @@ fn refresh_certificates(tx: &Transaction<'_>) -> Result<(), PortalError> {
             "UPDATE members SET cert_not_before = ?2, cert_not_after = ?3,
                  renewal_opens_at = ?4, flag_zero_at = ?5,
                  serial = CASE WHEN state = 1 THEN ?6 ELSE serial END
-             WHERE id = ?1",
+             WHERE id = ?1 AND (cert_not_before IS NOT ?2 OR cert_not_after IS NOT ?3
+                 OR renewal_opens_at IS NOT ?4 OR flag_zero_at IS NOT ?5
+                 OR (state = 1 AND serial IS NOT ?6))",
             params![
                 id,
                 not_before,
