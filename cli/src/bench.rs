@@ -15,6 +15,8 @@ mod authority;
 mod capture;
 #[path = "bench_portal.rs"]
 mod portal;
+#[path = "bench_portal_login.rs"]
+mod portal_login;
 #[path = "bench_reset_tap.rs"]
 mod reset_tap;
 #[path = "bench_token.rs"]
@@ -83,6 +85,10 @@ enum BenchCommand {
     /// The sandbox insurer's view (issue 10, §6) at 10^5 and 10^6
     /// members: build, sweep, first pages, a walk over every page, memory.
     InsurerView(portal::InsurerViewBenchArgs),
+    /// Card logins (issue 10, P2) per second and their p50/p99 against a
+    /// served sandbox portal on loopback: authorize, the card's proof, the
+    /// code exchange; the card's signature made in process, timed apart.
+    PortalLogin(portal_login::PortalLoginBenchArgs),
 }
 
 /// The operations measured, in card-protocol.md's terms.
@@ -172,6 +178,7 @@ pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResul
         Some(BenchCommand::StatusList(args)) => return wallet::run_status_list(args, out),
         Some(BenchCommand::WalletIssuer(args)) => return wallet::run_issuer(args, out),
         Some(BenchCommand::InsurerView(args)) => return portal::run(args, out),
+        Some(BenchCommand::PortalLogin(args)) => return portal_login::run(args, out),
         None => {}
     }
     let pin = read_secret(PIN_ENV, "4-digit PIN: ").map_err(Failure::Input)?;

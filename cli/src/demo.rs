@@ -387,7 +387,8 @@ async fn walk(demo: &mut Demo<'_>) -> CmdResult {
     )?;
 
     reset_walk(demo).await?;
-    wallet_walk(demo).await
+    wallet_walk(demo).await?;
+    portal_walk(demo).await
 }
 
 /// The PIN-reset app (issue 8) on a card of its own, an in-process sandbox
@@ -811,6 +812,271 @@ async fn wallet_walk(demo: &mut Demo<'_>) -> CmdResult {
                 reissued.reason.rule()
             ),
             said,
+        ],
+    )?;
+    Ok(())
+}
+
+/// The Mynaportal-style app (issue 10) on the sample card, an in-process
+/// sandbox portal and its clock: login with the card (P2), the terms (P7),
+/// the health-insurance registration (P1), the insurer's view (§6); then
+/// the certificate expires and three months pass: the registration is
+/// released with reason 2, in the insurer's view and, once J-LIS renewed
+/// the card and the holder logged in again (P4), on the phone.
+async fn portal_walk(demo: &mut Demo<'_>) -> CmdResult {
+    use std::sync::Arc;
+
+    use chrono::TimeDelta;
+    use mynakit_core::portal::PortalClient;
+    use mynakit_core::portal::policy::expired_release_on;
+    use mynakit_core::{
+        AuthorityLink, AuthorityRequest, Clock, IdempotencyKey, SoftwareSecureArea, Store,
+        TranscriptStats,
+    };
+    use mynakit_sandbox::portal::jlis::{Renewal, serial_key};
+    use mynakit_sandbox::portal::{DEFAULT_BASE_URL, PortalAuthority, PortalLink};
+    use mynakit_sandbox::reset::SandboxClock;
+    use serde_json::Value;
+
+    use crate::portal_cmd::portal_failure;
+
+    let other = |e: String| Failure::Other(e);
+    let failed = |e: mynakit_core::portal::PortalError| portal_failure(&e);
+    let sandbox = Sandbox::new();
+    let sandbox_clock = Arc::new(SandboxClock::new());
+    let clock: Arc<dyn Clock> = sandbox_clock.clone();
+    let portal = Arc::new(
+        PortalAuthority::in_memory(Arc::clone(&clock), DEFAULT_BASE_URL)
+            .map_err(|e| other(e.to_string()))?,
+    );
+    let link = Arc::new(PortalLink::new(Arc::clone(&portal)));
+    let client = PortalClient::new(
+        link.clone(),
+        Arc::new(Store::open_in_memory().map_err(|e| other(e.to_string()))?),
+        Arc::new(SoftwareSecureArea::in_memory()),
+        Arc::clone(&clock),
+        DEFAULT_BASE_URL,
+    )
+    .map_err(failed)?;
+    let pin = AuthPin::new(&CardSecrets::default().auth_pin)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    // The sandbox's admin routes (the insurer, J-LIS), through the same link.
+    let admin = |path: &str, body: Option<Value>| {
+        let link = link.clone();
+        let path = path.to_owned();
+        async move {
+            let request = match body {
+                None => AuthorityRequest::get(path.clone()),
+                Some(body) => {
+                    let key = IdempotencyKey::generate().map_err(|e| other(e.to_string()))?;
+                    let bytes = serde_json::to_vec(&body).map_err(|e| other(e.to_string()))?;
+                    AuthorityRequest::post(path.clone(), bytes, &key)
+                        .header("Content-Type", "application/json")
+                }
+            };
+            let answer = link.send(request).await.map_err(|e| other(e.to_string()))?;
+            if !(200..300).contains(&answer.status) {
+                return Err(other(format!(
+                    "{path}: status {}: {}",
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body)
+                )));
+            }
+            serde_json::from_slice::<Value>(&answer.body).map_err(|e| other(e.to_string()))
+        }
+    };
+    // The sample member's row of the insurer's view, in the notice's codes.
+    let member_row = |view: &Value| {
+        let rows = view
+            .get("rows")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let code = |row: &Value, name: &str| {
+            row.get(name)
+                .filter(|v| !v.is_null())
+                .map_or_else(|| "-".to_owned(), ToString::to_string)
+        };
+        let lists = format!(
+            "reminders: link your card (紐付勧奨) {}, renew your certificate (再交付勧奨) {}",
+            view.get("link_reminders")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len),
+            view.get("renewal_reminders")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        );
+        let mut lines: Vec<String> = rows
+            .iter()
+            .filter(|row| row.get("registered_on").is_some_and(|v| !v.is_null()))
+            .map(|row| {
+                format!(
+                    "member {}: first-registration state {}, registered {}, released {}, reason {}, expiry flag {} (§6)",
+                    code(row, "member"),
+                    code(row, "first_registration_state"),
+                    code(row, "registered_on").trim_matches('"'),
+                    code(row, "released_on").trim_matches('"'),
+                    code(row, "release_reason"),
+                    code(row, "certificate_expiry_flag")
+                )
+            })
+            .collect();
+        lines.push(lists);
+        lines
+    };
+
+    // 1. Login: one tap (P2).
+    let mut flow = client.begin_login().await.map_err(failed)?;
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    client
+        .tap(&mut flow, &mut channel, &pin, LastTry::Refuse)
+        .await
+        .map_err(failed)?;
+    let tap_stats = channel.transcript().stats();
+    let session = client.finish_login(&mut flow).await.map_err(failed)?;
+    demo.record(
+        "Portal: log in with the card (P2: authentication certificate, PIN and signature of the portal's challenge in one tap; OpenID Connect code flow with PKCE)",
+        tap_stats,
+        None,
+        vec![
+            format!("pairwise subject {}", session.subject),
+            format!(
+                "certificate valid until {} (Japan), renewal open from {}",
+                session.certificate.valid_until, session.certificate.renewal_opens_on
+            ),
+        ],
+    )?;
+
+    // 2. The terms (P7).
+    let terms = client.terms().await.map_err(failed)?;
+    let refused = client
+        .register_insurance(&terms.current.version)
+        .await
+        .err()
+        .map(|e| portal_failure(&e).message())
+        .unwrap_or_else(|| "(registered without agreeing?)".to_owned());
+    let agreement = client
+        .accept_terms(&terms.current.version)
+        .await
+        .map_err(failed)?;
+    demo.record(
+        "Portal: the terms (P7) — asked before the first state change, the agreed version recorded",
+        TranscriptStats::default(),
+        None,
+        vec![
+            format!("registering first: {refused}"),
+            format!(
+                "agreed to version {} at {}",
+                agreement.version,
+                crate::wallet_cmd::jst(agreement.agreed_at)
+            ),
+        ],
+    )?;
+
+    // 3. The registration (P1 method 2).
+    let status = client
+        .register_insurance(&agreement.version)
+        .await
+        .map_err(failed)?;
+    demo.record(
+        "Portal: register the card as the health-insurance card (P1, P3: linked through the certificate's serial)",
+        TranscriptStats::default(),
+        None,
+        vec![format!(
+            "registered: {}, on {}; insurer {}",
+            status.registered,
+            status
+                .registered_on
+                .map_or_else(|| "-".to_owned(), |d| d.to_string()),
+            status
+                .insured_card
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |c| c.insurer_name.clone())
+        )],
+    )?;
+
+    // 4. The insurer's view (§6).
+    let view = admin("/v1/sandbox/insurer/view", None).await?;
+    demo.record(
+        "Portal: the insurer's view (§6, the joint-use notice's codes)",
+        TranscriptStats::default(),
+        None,
+        member_row(&view),
+    )?;
+
+    // 5. The certificate expires; three months pass (the sandbox clock).
+    let valid_until = session.certificate.valid_until;
+    let release_day = expired_release_on(valid_until)
+        .ok_or_else(|| other("no release day after the certificate's expiry".into()))?;
+    let today = mynakit_core::japan_date(clock.now());
+    sandbox_clock.advance(TimeDelta::days((release_day - today).num_days() + 1));
+    let view = admin("/v1/sandbox/insurer/view", None).await?;
+    let standing = client.certificate_standing().await.map_err(failed)?;
+    let mut lines = vec![format!(
+        "the clock moves to {} (the certificate ran out on {valid_until}; three months later it is {release_day})",
+        mynakit_core::japan_date(clock.now())
+    )];
+    lines.extend(member_row(&view));
+    lines.push(format!(
+        "the phone, offline: certificate {}, expiry flag {}",
+        crate::reset_cmd::snake(&standing.state),
+        standing.expiry_flag
+    ));
+    demo.record(
+        "Portal: the certificate expires and three months pass — released with reason 2 (§6)",
+        TranscriptStats::default(),
+        None,
+        lines,
+    )?;
+
+    // 6. J-LIS renews the card; the next login finds the account (P4) and
+    //    the phone shows the release.
+    let previous_serial = serial_key(sandbox.card().auth_certificate());
+    let today = mynakit_core::japan_date(clock.now());
+    let certificate = {
+        let mut card = sandbox.card();
+        card.renew_certificates(today)
+            .map_err(|e| other(e.to_string()))?;
+        card.auth_certificate().der().to_vec()
+    };
+    let renewal = Renewal {
+        certificate: certificate.iter().map(|b| format!("{b:02x}")).collect(),
+        previous_serial,
+    };
+    admin(
+        "/v1/sandbox/jlis/renewals",
+        Some(serde_json::to_value(&renewal).map_err(|e| other(e.to_string()))?),
+    )
+    .await?;
+    let mut flow = client.begin_login().await.map_err(failed)?;
+    let mut channel = fresh(&sandbox, LinkSwitches::default());
+    client
+        .tap(&mut flow, &mut channel, &pin, LastTry::Refuse)
+        .await
+        .map_err(failed)?;
+    let tap_stats = channel.transcript().stats();
+    let again = client.finish_login(&mut flow).await.map_err(failed)?;
+    let status = client.insurance_status().await.map_err(failed)?;
+    demo.record(
+        "Portal: the card renewed, logged in again (P4: same account) — the phone shows the release",
+        tap_stats,
+        None,
+        vec![
+            format!(
+                "same subject: {}; new certificate valid until {}",
+                again.subject == session.subject,
+                again.certificate.valid_until
+            ),
+            format!(
+                "registered: {}; released on {}, reason {} (§6)",
+                status.registered,
+                status
+                    .released_on
+                    .map_or_else(|| "-".to_owned(), |d| d.to_string()),
+                status
+                    .release_reason
+                    .map_or_else(|| "-".to_owned(), |r| r.code().to_string())
+            ),
         ],
     )?;
     Ok(())

@@ -67,6 +67,21 @@ pub mod exit {
     pub const PRESENTATION_REVOKED: u8 = 24;
     /// `wallet verify`: the issuer's status list says suspended (W9).
     pub const PRESENTATION_SUSPENDED: u8 = 25;
+    /// The portal app (issue 10) has no session: never logged in, logged
+    /// out, or the refresh token expired or was refused. `mynakit portal
+    /// login` with the card (P2).
+    pub const LOGIN_REQUIRED: u8 = 26;
+    /// P7: the terms in force are not agreed; the JSON's
+    /// `current_terms_version` says which to `portal terms --accept`.
+    pub const TERMS_NOT_AGREED: u8 = 27;
+    /// P2: the portal refused the card's login for its certificate or
+    /// signature (`certificate_expired`, `certificate_revoked`,
+    /// `certificate_untrusted`, `not_authentication_certificate`,
+    /// `bad_card_signature`; the JSON's `refusal`).
+    pub const CARD_LOGIN_REFUSED: u8 = 28;
+    /// P5: an agent asked for something outside the holder's delegation,
+    /// or the delegation ended.
+    pub const OUTSIDE_AGENT_SCOPE: u8 = 29;
 }
 
 /// A failed command.

@@ -30,6 +30,8 @@ mod kiosk_cmd;
 mod output;
 #[cfg(feature = "pcsc")]
 mod pcsc_reader;
+mod portal_admin_cmd;
+mod portal_cmd;
 mod reader;
 #[cfg(feature = "pcsc")]
 mod reader_memory;
@@ -80,6 +82,10 @@ enum Command {
     /// The card-substitute record (issue 9): apply in one tap, show,
     /// refresh (re-issue, W6), present, revoke, notices.
     Wallet(wallet_cmd::WalletArgs),
+    /// The Mynaportal-style app (issue 10): log in with the card (P2),
+    /// terms (P7), the health-insurance registration (P1, P3, §6), the
+    /// certificate's standing, consents (S1), agents (P5).
+    Portal(portal_cmd::PortalArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +99,7 @@ fn main() -> ExitCode {
         Command::Sandbox(command) => sandbox_cmd::run(command, &cli.reader, &out),
         Command::Reset(args) => reset_cmd::run(args, &out),
         Command::Wallet(args) => wallet_cmd::run(args, &out),
+        Command::Portal(args) => portal_cmd::run(args, &cli.reader, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

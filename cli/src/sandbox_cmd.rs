@@ -54,6 +54,22 @@ pub enum SandboxCommand {
     /// revoke with a reason, report a phone lost, recovered, a key
     /// compromised, revoke a signing certificate (W4, W6(4), W7–W9).
     Issuer(crate::issuer_cmd::IssuerArgs),
+    /// The portal's insurer (issue 10, §6): its view (the notice's codes,
+    /// the two reminder lists; `--employer` for an employer's part) and a
+    /// member's objection to the joint use.
+    Insurer(crate::portal_admin_cmd::InsurerArgs),
+    /// The portal's operator (issue 10): publish a terms version (P7),
+    /// limit use (P6: 429 with Retry-After).
+    Portal(crate::portal_admin_cmd::PortalAdminArgs),
+    /// A holder returned the card (§6 reason 3): J-LIS revokes its
+    /// certificates, the insurer's registration is released (state 0).
+    CardReturned(crate::portal_admin_cmd::CardReturnedArgs),
+    /// J-LIS (issue 10, P3/P4): renew the home's sandbox card's
+    /// certificates (new serial linked to the earlier one), or revoke one.
+    Jlis(crate::portal_admin_cmd::JlisArgs),
+    /// The sample third-party service (S1): ask for consent, read what it
+    /// keeps, its purge log.
+    Service(crate::portal_admin_cmd::ServiceArgs),
 }
 
 /// Options of `sandbox maintenance`.
@@ -132,6 +148,11 @@ pub fn run(command: SandboxCommand, reader: &ReaderArgs, out: &Output) -> CmdRes
         SandboxCommand::Maintenance(args) => maintenance(&args, out),
         SandboxCommand::Kiosk(args) => crate::kiosk_cmd::run(&args, out),
         SandboxCommand::Issuer(args) => crate::issuer_cmd::run(&args, out),
+        SandboxCommand::Insurer(args) => crate::portal_admin_cmd::insurer(&args, out),
+        SandboxCommand::Portal(args) => crate::portal_admin_cmd::portal(&args, out),
+        SandboxCommand::CardReturned(args) => crate::portal_admin_cmd::card_returned(&args, out),
+        SandboxCommand::Jlis(args) => crate::portal_admin_cmd::jlis(&args, out),
+        SandboxCommand::Service(args) => crate::portal_admin_cmd::service(&args, out),
     }
 }
 

@@ -348,7 +348,7 @@ impl WalletPhone {
 
 /// The snake_case name of a unit enum's Debug name (`RecordInForce` →
 /// `record_in_force`).
-fn snake_debug(value: &impl std::fmt::Debug) -> String {
+pub fn snake_debug(value: &impl std::fmt::Debug) -> String {
     let debug = format!("{value:?}");
     let mut name = String::new();
     for (i, c) in debug.chars().enumerate() {
