@@ -13,6 +13,8 @@
 mod authority;
 #[path = "bench_capture.rs"]
 mod capture;
+#[path = "bench_portal.rs"]
+mod portal;
 #[path = "bench_portal_login.rs"]
 mod portal_login;
 #[path = "bench_reset_tap.rs"]
@@ -84,6 +86,9 @@ enum BenchCommand {
     /// served sandbox portal on loopback: authorize, the card's proof, the
     /// code exchange; the card's signature made in process, timed apart.
     PortalLogin(portal_login::PortalLoginBenchArgs),
+    /// The sandbox insurer's view (issue 10, §6) at 10^5 and 10^6
+    /// members: build, sweep, first pages, a walk over every page, memory.
+    InsurerView(portal::InsurerViewBenchArgs),
 }
 
 /// The operations measured, in card-protocol.md's terms.
@@ -173,6 +178,7 @@ pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResul
         Some(BenchCommand::StatusList(args)) => return wallet::run_status_list(args, out),
         Some(BenchCommand::WalletIssuer(args)) => return wallet::run_issuer(args, out),
         Some(BenchCommand::PortalLogin(args)) => return portal_login::run(args, out),
+        Some(BenchCommand::InsurerView(args)) => return portal::run(args, out),
         None => {}
     }
     let pin = read_secret(PIN_ENV, "4-digit PIN: ").map_err(Failure::Input)?;

@@ -362,3 +362,32 @@ fn p5_a_grant_whose_answer_was_lost_is_answered_again_with_its_code_and_made_onc
     let agency = block_on(agent.accept_agency(&code)).unwrap();
     assert_eq!(agency.grant_id, grant.grant_id);
 }
+
+#[test]
+fn p7_an_agent_s_change_needs_the_holder_s_agreement_to_the_version_in_force() {
+    let world = World::new();
+    let (holder, agent, _) =
+        world.delegated(&[AgentScope::ConsentsRead, AgentScope::ConsentsManage]);
+    let key = IdempotencyKey::generate().unwrap();
+    let published = handle_sandbox(
+        &world.portal,
+        "POST",
+        "/v1/sandbox/portal/terms",
+        &[("Idempotency-Key".to_owned(), key.as_str().to_owned())],
+        br#"{"version":"2099-01"}"#,
+    );
+    assert!(published.status < 300);
+    // The agent agreed to nothing new either; what counts is the holder's.
+    let asked = world.request();
+    match block_on(agent.grant_consent(&asked.request_id, &[DataItem::CertificateValidity])) {
+        Err(PortalError::TermsNotAgreed { current }) => assert_eq!(current, "2099-01"),
+        other => panic!("expected terms_not_agreed, got {other:?}"),
+    }
+    block_on(holder.accept_terms("2099-01")).unwrap();
+    let consent =
+        block_on(agent.grant_consent(&asked.request_id, &[DataItem::CertificateValidity])).unwrap();
+    assert_eq!(
+        block_on(holder.consents()).unwrap()[0].consent_id,
+        consent.consent_id
+    );
+}

@@ -125,6 +125,7 @@ pub struct PortalClient {
     authority: String,
     vault: Mutex<Option<Arc<Vault>>>,
     on_behalf_of: Mutex<Option<String>>,
+    jwks: Mutex<Option<JwkSet>>,
 }
 
 impl fmt::Debug for PortalClient {
@@ -155,6 +156,7 @@ impl PortalClient {
             authority: authority.to_owned(),
             vault: Mutex::new(None),
             on_behalf_of: Mutex::new(None),
+            jwks: Mutex::new(None),
         })
     }
 
@@ -489,9 +491,19 @@ impl PortalClient {
             }
         };
         if let Some(id_token) = tokens.id_token.as_deref() {
-            let claims = self.check_id_token(id_token, None).await?;
-            if claims.sub != kept.subject {
-                return Err(IdTokenError::WrongSubject.into());
+            let checked = match self.check_id_token(id_token, None).await {
+                Ok(claims) if claims.sub == kept.subject => Ok(()),
+                Ok(_) => Err(IdTokenError::WrongSubject.into()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
+                // A token the phone will never accept ends the session (and
+                // its kept key) rather than failing every later refresh the
+                // same way; a JWK Set not fetched keeps the key for a retry.
+                if !e.is_retryable() {
+                    self.logout().await?;
+                }
+                return Err(e);
             }
         }
         let now = self.now();
@@ -516,6 +528,25 @@ impl PortalClient {
         Ok(renewed)
     }
 
+    /// The portal's JWK Set: the one fetched before while it has a key with
+    /// `kid` (a refresh then costs no extra request), else fetched now (a
+    /// rotated key).
+    async fn jwks_for(&self, kid: Option<&str>) -> Result<JwkSet, PortalError> {
+        let cached = self
+            .jwks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(jwks) = cached
+            && kid.is_some_and(|kid| jwks.find(kid).is_some())
+        {
+            return Ok(jwks);
+        }
+        let jwks: JwkSet = self.exchange(AuthorityRequest::get(JWKS_PATH)).await?;
+        *self.jwks.lock().unwrap_or_else(PoisonError::into_inner) = Some(jwks.clone());
+        Ok(jwks)
+    }
+
     /// Checks an ID token (OpenID Connect Core §3.1.3.7) against the
     /// portal's JWK Set, fetched now.
     async fn check_id_token(
@@ -528,7 +559,7 @@ impl PortalClient {
         if header.alg != Algorithm::ES256 {
             return Err(IdTokenError::Malformed(format!("alg {:?}", header.alg)).into());
         }
-        let jwks: JwkSet = self.exchange(AuthorityRequest::get(JWKS_PATH)).await?;
+        let jwks = self.jwks_for(header.kid.as_deref()).await?;
         let candidates: Vec<_> = jwks
             .keys
             .iter()

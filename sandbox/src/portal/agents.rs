@@ -510,7 +510,35 @@ mod tests {
         let clock = Arc::new(ManualClock::new(start()));
         let portal = PortalAuthority::in_memory(clock.clone(), super::super::DEFAULT_BASE_URL)
             .expect("portal");
+        for person in ["holder", "agent", "someone-else"] {
+            super::super::consents::tests::agree(&portal, person);
+        }
         (clock, portal)
+    }
+
+    #[test]
+    fn p7_no_grant_is_made_or_accepted_without_the_terms_in_force_agreed() {
+        let (_, portal) = world();
+        let made = portal.read(|tx, now| {
+            add(
+                tx,
+                now,
+                "newcomer",
+                &AddAgent {
+                    label: "x".to_owned(),
+                    scopes: vec![AgentScope::ConsentsRead],
+                },
+            )
+        });
+        assert!(matches!(made, Err(PortalError::TermsNotAgreed { .. })));
+        let grant = added(&portal, "holder", &[AgentScope::ConsentsRead]);
+        let code = grant.invitation_code.clone().unwrap();
+        assert!(matches!(
+            accepted(&portal, "newcomer", &code),
+            Err(PortalError::TermsNotAgreed { .. })
+        ));
+        // The code was not spent by the refused acceptance.
+        assert!(accepted(&portal, "agent", &code).is_ok());
     }
 
     fn added(portal: &PortalAuthority, holder: &str, scopes: &[AgentScope]) -> AgentGrant {
@@ -719,6 +747,33 @@ mod tests {
             .read(|tx, _| Ok(tx.query_row("SELECT answer FROM idempotency", [], |r| r.get(0))?))
             .unwrap();
         assert!(!remembered.contains(&code), "the code is kept in clear");
+        // Nor can the store's holder unseal it from what the store has: the
+        // key only as a hash, the request (a guessable label) only as a
+        // digest. Try the request alone as the pad, the best they have.
+        let (stored_key, digest): (String, Vec<u8>) = portal
+            .read(|tx, _| {
+                Ok(
+                    tx.query_row("SELECT key, request FROM idempotency", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?,
+                )
+            })
+            .unwrap();
+        assert_ne!(stored_key, key.as_str());
+        let request_json = serde_json::to_vec(&body).unwrap();
+        assert_eq!(digest, sha256(&[&request_json]).to_vec(), "guessed right");
+        let mut guessed: AgentGrant = match serde_json::from_str::<serde_json::Value>(&remembered)
+            .unwrap()
+            .get("Ok")
+        {
+            Some(answer) => serde_json::from_value(answer.clone()).unwrap(),
+            None => panic!("not a remembered success: {remembered}"),
+        };
+        guessed.seal(&sha256(&[
+            b"mynakit portal remembered answer v1\0",
+            &request_json,
+        ]));
+        assert_ne!(guessed.invitation_code, Some(code.clone()));
         let again = run().unwrap();
         assert_eq!(again.invitation_code, Some(code));
         assert_eq!(again, first);

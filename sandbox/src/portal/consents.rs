@@ -853,7 +853,7 @@ pub(super) fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, PortalErro
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::sync::Arc;
 
@@ -867,7 +867,25 @@ mod tests {
         let clock = Arc::new(ManualClock::new(start()));
         let portal = PortalAuthority::in_memory(clock.clone(), super::super::DEFAULT_BASE_URL)
             .expect("portal");
+        for person in ["person-a", "person-b", "person-without-insurer"] {
+            agree(&portal, person);
+        }
         (clock, portal)
+    }
+
+    /// P7: `person` agrees to the version in force (the version read from
+    /// the refusal, as a phone reads it).
+    pub(in crate::portal) fn agree(portal: &PortalAuthority, person: &str) {
+        portal
+            .read(
+                |tx, now| match insurance::require_current_terms(tx, person) {
+                    Err(PortalError::TermsNotAgreed {
+                        current_terms_version,
+                    }) => insurance::agree_terms(tx, person, &current_terms_version, now).map(drop),
+                    other => other,
+                },
+            )
+            .expect("terms agreed");
     }
 
     fn holder(person: &str) -> Caller {
@@ -1226,6 +1244,31 @@ mod tests {
             Err(PortalError::ConsentNotInForce)
         );
         assert_eq!(log(&portal).len(), 1);
+    }
+
+    #[test]
+    fn p7_no_answer_without_the_terms_in_force_agreed() {
+        let (_, portal) = world();
+        let request = asked(&portal, &ALL, 30);
+        let stranger = holder("person-c");
+        assert!(matches!(
+            granted(&portal, &stranger, &request.request_id, &ALL),
+            Err(PortalError::TermsNotAgreed { .. })
+        ));
+        assert!(matches!(
+            portal.read(|tx, now| refuse(tx, now, &stranger, &request.request_id)),
+            Err(PortalError::TermsNotAgreed { .. })
+        ));
+        // Nothing changed: still pending, nothing kept.
+        assert_eq!(
+            portal
+                .read(|tx, _| request_for(tx, "person-c", &request.request_id))
+                .unwrap()
+                .state,
+            ConsentRequestState::Pending
+        );
+        agree(&portal, "person-c");
+        assert!(granted(&portal, &stranger, &request.request_id, &ALL).is_ok());
     }
 
     #[test]

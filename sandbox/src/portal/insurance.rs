@@ -611,8 +611,9 @@ pub struct InsurerView {
     pub insurer_name: String,
     /// The day (Japan) the view describes.
     pub as_of: NaiveDate,
-    /// Counts over all members.
-    pub totals: ViewTotals,
+    /// Counts over all members: on the first page only (no `after`), so
+    /// walking the pages does not count a million rows each time.
+    pub totals: Option<ViewTotals>,
     /// The page's rows, by member id.
     pub rows: Vec<InsurerRow>,
     /// 紐付勧奨 among the page's rows: state 0.
@@ -635,8 +636,9 @@ pub struct EmployerView {
     pub employer: String,
     /// The day (Japan) the view describes.
     pub as_of: NaiveDate,
-    /// Counts over all the employer's members who did not object.
-    pub totals: ViewTotals,
+    /// Counts over all the employer's members who did not object: on the
+    /// first page only.
+    pub totals: Option<ViewTotals>,
     /// 紐付勧奨 (page).
     pub link_reminders: Vec<MemberKey>,
     /// 再交付勧奨 (page).
@@ -761,14 +763,19 @@ pub fn view(
     let as_of = japan_date(now);
     let renewal = "(cert_not_after IS NOT NULL AND renewal_opens_at <= ?2)";
     let Some(employer) = &query.employer else {
-        let totals = tx.query_row(
-            &format!(
-                "SELECT COUNT(*), COALESCE(SUM(state = 0), 0), COALESCE(SUM({renewal}), 0)
-                 FROM members WHERE insurer = ?1"
-            ),
-            params![insurer, at],
-            totals_of,
-        )?;
+        let totals = (after == 0)
+            .then(|| {
+                tx.query_row(
+                    &format!(
+                        "SELECT COUNT(*), COALESCE(SUM(state = 0), 0),
+                             COALESCE(SUM({renewal}), 0)
+                         FROM members WHERE insurer = ?1"
+                    ),
+                    params![insurer, at],
+                    totals_of,
+                )
+            })
+            .transpose()?;
         let mut statement = tx.prepare_cached(&format!(
             "SELECT {VIEW_COLUMNS} FROM members WHERE insurer = ?1 AND id > ?3
              ORDER BY id LIMIT ?4"
@@ -798,14 +805,18 @@ pub fn view(
         return Err(PortalError::NotFound);
     }
     // §6 joint use: only members who did not object, only the reminders.
-    let totals = tx.query_row(
-        &format!(
-            "SELECT COUNT(*), COALESCE(SUM(state = 0), 0), COALESCE(SUM({renewal}), 0)
-             FROM members WHERE employer = ?1 AND objected = 0"
-        ),
-        params![employer, at],
-        totals_of,
-    )?;
+    let totals = (after == 0)
+        .then(|| {
+            tx.query_row(
+                &format!(
+                    "SELECT COUNT(*), COALESCE(SUM(state = 0), 0), COALESCE(SUM({renewal}), 0)
+                     FROM members WHERE employer = ?1 AND objected = 0"
+                ),
+                params![employer, at],
+                totals_of,
+            )
+        })
+        .transpose()?;
     let mut statement = tx.prepare_cached(&format!(
         "SELECT {VIEW_COLUMNS} FROM members
          WHERE employer = ?1 AND objected = 0 AND id > ?3 AND (state = 0 OR {renewal})
@@ -1402,11 +1413,11 @@ mod tests {
         );
         assert_eq!(
             view.totals,
-            ViewTotals {
+            Some(ViewTotals {
                 members: 3,
                 link_reminders: 1,
                 renewal_reminders: 1
-            }
+            })
         );
         let text = serde_json::to_string(&view).unwrap();
         for never_shown in [
@@ -1421,7 +1432,7 @@ mod tests {
         }
         // The insurer sees all four, the objector included.
         let whole = insurer_view_of(&portal, &format!("insurer={TEST_INSURER}"));
-        assert_eq!(whole.totals.members, 4);
+        assert_eq!(whole.totals.map(|t| t.members), Some(4));
         assert_eq!(numbers(&whole.link_reminders), ["10", "13"]);
         assert!(
             whole
@@ -1448,22 +1459,28 @@ mod tests {
         clock.advance(TimeDelta::days(200));
         let mut after = 0;
         let (mut rows, mut link, mut renewal, mut pages) = (0u64, 0u64, 0u64, 0);
-        let totals =
-            loop {
-                let view = insurer_view_of(&portal, &format!("after={after}&limit=1000"));
-                pages += 1;
-                rows += view.rows.len() as u64;
-                link += view.link_reminders.len() as u64;
-                renewal += view.renewal_reminders.len() as u64;
-                // The sweep left no registration whose flag is 0.
-                assert!(view.rows.iter().all(
+        let mut totals = None;
+        loop {
+            let view = insurer_view_of(&portal, &format!("after={after}&limit=1000"));
+            // Counted on the first page only.
+            assert_eq!(view.totals.is_some(), pages == 0);
+            totals = totals.or(view.totals);
+            pages += 1;
+            rows += view.rows.len() as u64;
+            link += view.link_reminders.len() as u64;
+            renewal += view.renewal_reminders.len() as u64;
+            // The sweep left no registration whose flag is 0.
+            assert!(
+                view.rows.iter().all(
                     |r| r.first_registration_state == 0 || r.certificate_expiry_flag == Some(1)
-                ));
-                match view.next_after {
-                    Some(next) => after = next,
-                    None => break view.totals,
-                }
-            };
+                )
+            );
+            match view.next_after {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        let totals = totals.unwrap();
         assert_eq!(pages, 3);
         assert_eq!(
             (rows, link, renewal),

@@ -96,7 +96,8 @@ impl fmt::Debug for PortalAuthority {
 
 /// An answer remembered under an idempotency key. An answer carrying
 /// secrets (tokens, codes) seals them with a pad derived from what only the
-/// retry brings (the request itself), so the store never holds them.
+/// retry brings (the key, of which the store keeps only a hash, and the
+/// request), so the store never holds them.
 pub(crate) trait Remember: Serialize + DeserializeOwned {
     /// Seals (or, applied again, unseals) the answer's secrets with `pad`.
     fn seal(&mut self, _pad: &[u8; 32]) {}
@@ -273,7 +274,6 @@ impl PortalAuthority {
         let request_json =
             zeroize::Zeroizing::new(serde_json::to_vec(request).map_err(PortalError::internal)?);
         let request_digest = sha256(&[&request_json]).to_vec();
-        let pad = sha256(&[b"mynakit portal remembered answer v1\0", &request_json]);
         let mut db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = self.now();
@@ -285,10 +285,26 @@ impl PortalAuthority {
             }
             return outcome;
         };
+        // The store keeps the key's hash, and the pad mixes in the key
+        // itself: only a retry holding the key (128 random bits, the
+        // phone's) unseals, however guessable the request is.
+        let key_id = sha256(&[
+            b"mynakit portal idempotency key v1\0",
+            key.as_str().as_bytes(),
+        ])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+        let pad = sha256(&[
+            b"mynakit portal remembered answer v2\0",
+            key.as_str().as_bytes(),
+            b"\0",
+            &request_json,
+        ]);
         let earlier: Option<(String, Vec<u8>, String)> = tx
             .query_row(
                 "SELECT operation, request, answer FROM idempotency WHERE key = ?1",
-                params![key.as_str()],
+                params![key_id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
@@ -323,7 +339,7 @@ impl PortalAuthority {
         .map_err(PortalError::internal)?;
         tx.execute(
             "INSERT INTO idempotency(key, operation, request, answer) VALUES (?1, ?2, ?3, ?4)",
-            params![key.as_str(), operation, request_digest, remembered],
+            params![key_id, operation, request_digest, remembered],
         )?;
         tx.commit()?;
         outcome
