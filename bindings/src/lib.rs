@@ -8,6 +8,8 @@
 //!   and its typed [`LinkError`], and its adapter to the core's link;
 //! - the [`SecureArea`] foreign trait (Android Keystore, Secure Enclave)
 //!   for the installation key, and its adapter to the core's;
+//! - [`PortalClient`], the Mynaportal-style app (issue 10) over the core's
+//!   `PortalClient`, with one flat error enum, [`PortalError`];
 //! - [`PinResetClient`], the PIN-reset flow (issue 8) over the core's
 //!   `ResetClient`, with one flat error enum, [`ResetError`];
 //! - [`CardSession`], which lends the core's channel to one async call at a
@@ -40,6 +42,7 @@ uniffi::setup_scaffolding!();
 
 mod authority;
 mod error;
+mod portal;
 mod progress;
 mod records;
 mod reset;
@@ -57,6 +60,12 @@ pub use authority::{
     LinkError, new_idempotency_key, send_to_authority,
 };
 pub use error::{MynaKitError, TransportFailure, UntrustedReason};
+pub use portal::{
+    Agency, AgentGrant, AgentGrantState, AgentScope, CertificateStanding, CertificateState,
+    Consent, ConsentRequest, ConsentRequestState, ConsentState, DataItem, IdTokenProblem,
+    InsuranceStatus, InsuredCard, LoginFlow, PortalClient, PortalError, PortalRefusal,
+    ReleaseReason, Session, TermsAgreement, TermsState, TermsVersion, portal_error_is_retryable,
+};
 pub use progress::ProgressListener;
 pub use records::{
     BasicInfo, CalendarDate, CardFace, CardStatus, Certificate, CertificateExpiry, CertificateKind,

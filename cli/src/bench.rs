@@ -82,13 +82,13 @@ enum BenchCommand {
     /// Re-issue throughput and latency (p50/p99) of a served sandbox
     /// wallet issuer on loopback (one chain: lost, recovered, re-issued).
     WalletIssuer(wallet::WalletIssuerBenchArgs),
+    /// The sandbox insurer's view (issue 10, §6) at 10^5 and 10^6
+    /// members: build, sweep, first pages, a walk over every page, memory.
+    InsurerView(portal::InsurerViewBenchArgs),
     /// Card logins (issue 10, P2) per second and their p50/p99 against a
     /// served sandbox portal on loopback: authorize, the card's proof, the
     /// code exchange; the card's signature made in process, timed apart.
     PortalLogin(portal_login::PortalLoginBenchArgs),
-    /// The sandbox insurer's view (issue 10, §6) at 10^5 and 10^6
-    /// members: build, sweep, first pages, a walk over every page, memory.
-    InsurerView(portal::InsurerViewBenchArgs),
 }
 
 /// The operations measured, in card-protocol.md's terms.
@@ -177,8 +177,8 @@ pub fn run(args: &BenchArgs, reader_args: &ReaderArgs, out: &Output) -> CmdResul
         Some(BenchCommand::Presentation(args)) => return wallet::run_presentation(args, out),
         Some(BenchCommand::StatusList(args)) => return wallet::run_status_list(args, out),
         Some(BenchCommand::WalletIssuer(args)) => return wallet::run_issuer(args, out),
-        Some(BenchCommand::PortalLogin(args)) => return portal_login::run(args, out),
         Some(BenchCommand::InsurerView(args)) => return portal::run(args, out),
+        Some(BenchCommand::PortalLogin(args)) => return portal_login::run(args, out),
         None => {}
     }
     let pin = read_secret(PIN_ENV, "4-digit PIN: ").map_err(Failure::Input)?;

@@ -56,6 +56,7 @@ EXTERNAL_NAMES = {
     "localizedDescription", "code", "timeIntervalSince1970", "year", "month", "day",
     "defer",  # `x(); defer { … }` on one line parses as a call with a trailing closure
     "hasSuffix", "dropLast", "UInt16",
+    "NSTemporaryDirectory",  # PortalTests: a store file for the test
     "init",  # `self.init(…)` in a convenience initialiser
     # Foundation networking (URLSessionAuthorityLink)
     "URL", "URLSession", "URLRequest", "addValue", "ephemeral",

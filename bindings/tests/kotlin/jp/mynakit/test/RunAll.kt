@@ -23,6 +23,8 @@ val TEST_CLASSES = listOf(
     PinResetTest::class.java,
     WalletTest::class.java,
     WalletLifecycleTest::class.java,
+    PortalTest::class.java,
+    PortalLifecycleTest::class.java,
 )
 
 /**
