@@ -12,8 +12,8 @@ use mynakit_core::portal::policy::expired_release_on;
 use mynakit_core::portal::wire::{AgentScope, CertificateState, ReleaseReason};
 use mynakit_core::portal::{PortalClient, PortalError, PortalRefusal};
 use mynakit_core::{
-    AuthPin, AuthorityLink, AuthorityRequest, AuthorityResponse, CardChannel, IdempotencyKey,
-    LastTry, LinkError, ManualClock, SoftwareSecureArea, Store, jst,
+    AuthPin, AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, CardChannel,
+    IdempotencyKey, LastTry, LinkError, ManualClock, SoftwareSecureArea, Store, jst,
 };
 use mynakit_sandbox::portal::insurance::{
     CardReturned, EmployerView, FIRST_TERMS_VERSION, InsurerRow, InsurerView, SAMPLE_EMPLOYERS,
@@ -227,15 +227,8 @@ fn p1_p7_registration_needs_the_login_and_the_terms_in_force() {
     assert_eq!(world.publish("2026-10"), 201);
     assert_eq!(world.publish("2026-10"), 400);
     assert_eq!(world.publish("2026-05"), 400);
-    match block_on(phone.release_insurance()) {
-        Err(PortalError::TermsNotAgreed { current }) => assert_eq!(current, "2026-10"),
-        other => panic!("released under old terms: {other:?}"),
-    }
-    assert_eq!(
-        refusal(block_on(phone.accept_terms(FIRST_TERMS_VERSION)).unwrap_err()),
-        (PortalRefusal::TermsOutdated, 409)
-    );
-    block_on(phone.accept_terms("2026-10")).unwrap();
+    // Releasing protects the holder: it does not wait for the new
+    // version's agreement (docs/portal-protocol.md).
     let released = block_on(phone.release_insurance()).unwrap();
     assert!(!released.registered);
     assert_eq!(released.release_reason, Some(ReleaseReason::MemberRequest));
@@ -248,8 +241,17 @@ fn p1_p7_registration_needs_the_login_and_the_terms_in_force() {
         refusal(block_on(phone.release_insurance()).unwrap_err()),
         (PortalRefusal::NotRegistered, 409)
     );
-    // An old version named in the registration is refused; the first
-    // registration's date is kept when registering again.
+    // Registering again asks for the new version (P7); an old version is
+    // refused; the first registration's date is kept.
+    match block_on(phone.register_insurance("2026-10")) {
+        Err(PortalError::TermsNotAgreed { current }) => assert_eq!(current, "2026-10"),
+        other => panic!("registered under old terms: {other:?}"),
+    }
+    assert_eq!(
+        refusal(block_on(phone.accept_terms(FIRST_TERMS_VERSION)).unwrap_err()),
+        (PortalRefusal::TermsOutdated, 409)
+    );
+    block_on(phone.accept_terms("2026-10")).unwrap();
     assert_eq!(
         refusal(block_on(phone.register_insurance(FIRST_TERMS_VERSION)).unwrap_err()),
         (PortalRefusal::TermsOutdated, 409)
@@ -366,7 +368,7 @@ fn s6_a_returned_card_ends_the_registration_with_reason_3_and_its_certificates()
     world.login(&phone).unwrap();
     block_on(phone.accept_terms(FIRST_TERMS_VERSION)).unwrap();
     block_on(phone.register_insurance(FIRST_TERMS_VERSION)).unwrap();
-    world.clock.advance(TimeDelta::days(3));
+    world.clock.advance(TimeDelta::minutes(5));
     let answer = world.post(
         "/v1/sandbox/insurer/card-returned",
         serde_json::json!({ "person": jlis::SAMPLE_PERSON }),
@@ -380,8 +382,16 @@ fn s6_a_returned_card_ends_the_registration_with_reason_3_and_its_certificates()
     assert_eq!(row.release_reason, Some(3));
     assert_eq!(
         row.released_on,
-        Some(NaiveDate::from_ymd_opt(2026, 4, 4).unwrap())
+        Some(NaiveDate::from_ymd_opt(2026, 4, 1).unwrap())
     );
+    // The session still alive cannot link the returned card again (its
+    // certificate is revoked): reason 3 stays.
+    block_on(phone.accept_terms(FIRST_TERMS_VERSION)).unwrap();
+    assert_eq!(
+        refusal(block_on(phone.register_insurance(FIRST_TERMS_VERSION)).unwrap_err()),
+        (PortalRefusal::CertificateRevoked, 403)
+    );
+    assert_eq!(world.row(SAMPLE_NUMBER).release_reason, Some(3));
     // J-LIS revoked the certificate: no login with this card any more.
     match world.login(&phone) {
         Err(PortalError::Refused { error, .. }) => {
@@ -493,20 +503,35 @@ fn p5_an_agent_reads_and_registers_for_the_holder_within_the_grant() {
     assert_eq!(world.row(SAMPLE_NUMBER).first_registration_state, 1);
     // The agent's own member record is untouched.
     assert_eq!(world.row(AGENT_NUMBER).first_registration_state, 0);
-    // P7 is the holder's: a new version stops the agent until the holder agrees.
+    // P7 is the holder's: under a new version the agent may still release
+    // (protective), but registers again only once the holder agreed.
     assert_eq!(world.publish("2026-10"), 201);
     // (Terms are never agreed on behalf: the agent cannot do it for the holder.)
     assert_eq!(
         refusal(block_on(agent.accept_terms("2026-10")).unwrap_err()),
         (PortalRefusal::OutsideAgentScope, 403)
     );
-    match block_on(agent.release_insurance()) {
-        Err(PortalError::TermsNotAgreed { current }) => assert_eq!(current, "2026-10"),
-        other => panic!("released without the holder's agreement: {other:?}"),
-    }
-    block_on(holder.accept_terms("2026-10")).unwrap();
     let released = block_on(agent.release_insurance()).unwrap();
     assert_eq!(released.release_reason, Some(ReleaseReason::MemberRequest));
+    match block_on(agent.register_insurance("2026-10")) {
+        Err(PortalError::TermsNotAgreed { current }) => assert_eq!(current, "2026-10"),
+        other => panic!("registered without the holder's agreement: {other:?}"),
+    }
+    block_on(holder.accept_terms("2026-10")).unwrap();
+    assert!(
+        block_on(agent.register_insurance("2026-10"))
+            .unwrap()
+            .registered
+    );
+}
+
+fn assert_lost<T: std::fmt::Debug>(outcome: Result<T, PortalError>) {
+    match outcome {
+        Err(error @ PortalError::Authority(AuthorityError::AnswerLost { .. })) => {
+            assert!(error.is_retryable());
+        }
+        other => panic!("not a lost answer: {other:?}"),
+    }
 }
 
 #[test]
@@ -528,7 +553,7 @@ fn a_registration_and_a_release_whose_answers_were_lost_are_answered_again_and_m
     block_on(phone.accept_terms(FIRST_TERMS_VERSION)).unwrap();
 
     *link.lose.lock().unwrap() = Some("/insurance/registration");
-    assert!(block_on(phone.register_insurance(FIRST_TERMS_VERSION)).is_err());
+    assert_lost(block_on(phone.register_insurance(FIRST_TERMS_VERSION)));
     // The portal registered; the retry (same key) hears that, not
     // already_registered.
     assert_eq!(world.row(SAMPLE_NUMBER).first_registration_state, 1);
@@ -537,12 +562,64 @@ fn a_registration_and_a_release_whose_answers_were_lost_are_answered_again_and_m
     assert!(status.registered);
 
     *link.lose.lock().unwrap() = Some("/insurance/release");
-    assert!(block_on(phone.release_insurance()).is_err());
+    assert_lost(block_on(phone.release_insurance()));
     let released = block_on(phone.release_insurance()).unwrap();
     assert_eq!(released.release_reason, Some(ReleaseReason::MemberRequest));
     // A new release is a new request: not registered.
     assert_eq!(
         refusal(block_on(phone.release_insurance()).unwrap_err()),
         (PortalRefusal::NotRegistered, 409)
+    );
+}
+
+#[test]
+fn p3_a_renewed_certificate_keeps_the_registration_past_the_old_ones_three_months() {
+    let world = World::new();
+    let phone = world.phone();
+    world.login(&phone).unwrap();
+    block_on(phone.accept_terms(FIRST_TERMS_VERSION)).unwrap();
+    let status = block_on(phone.register_insurance(FIRST_TERMS_VERSION)).unwrap();
+    let old_until = status.certificate.valid_until;
+    let renewal_day = status.certificate.renewal_opens_on;
+
+    // In the renewal window the municipal window renews; J-LIS links the serials.
+    world.clock.set(japan_noon(renewal_day));
+    let old_serial = jlis::serial_key(world.sandbox.card().auth_certificate());
+    world
+        .sandbox
+        .card()
+        .renew_certificates(renewal_day)
+        .unwrap();
+    let renewed = world.sandbox.card().auth_certificate().clone();
+    let answer = world.post(
+        "/v1/sandbox/jlis/renewals",
+        serde_json::json!({
+            "certificate": mynakit_core::reset::wire::to_hex(renewed.der()),
+            "previous_serial": old_serial,
+        }),
+    );
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+
+    // Past the old certificate's three months: still registered (P3), flag 1.
+    let past = expired_release_on(old_until).unwrap() + TimeDelta::days(10);
+    world.clock.set(japan_noon(past));
+    world.login(&phone).unwrap();
+    let now = block_on(phone.insurance_status()).unwrap();
+    assert!(now.registered);
+    assert!(now.certificate.valid_until > old_until);
+    assert_eq!(now.certificate.state, CertificateState::Valid);
+    let row = assert_agree(&world, &phone, true);
+    assert_eq!(
+        (
+            row.first_registration_state,
+            row.certificate_expiry_flag,
+            row.release_reason
+        ),
+        (1, Some(1), None)
     );
 }

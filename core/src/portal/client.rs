@@ -359,9 +359,9 @@ impl PortalClient {
             subject: claims.sub.clone(),
             auth_time: DateTime::from_timestamp(claims.auth_time, 0).unwrap_or(now),
             access_token: tokens.access_token.clone(),
-            access_expires_at: now + seconds(tokens.expires_in),
+            access_expires_at: after(now, tokens.expires_in)?,
             refresh_token: tokens.refresh_token.clone(),
-            refresh_expires_at: now + seconds(tokens.refresh_token_expires_in),
+            refresh_expires_at: after(now, tokens.refresh_token_expires_in)?,
             certificate_not_before: not_before,
             certificate_not_after: not_after,
         };
@@ -509,9 +509,9 @@ impl PortalClient {
         let now = self.now();
         let mut renewed = kept.clone();
         renewed.access_token = tokens.access_token.clone();
-        renewed.access_expires_at = now + seconds(tokens.expires_in);
+        renewed.access_expires_at = after(now, tokens.expires_in)?;
         renewed.refresh_token = tokens.refresh_token.clone();
-        renewed.refresh_expires_at = now + seconds(tokens.refresh_token_expires_in);
+        renewed.refresh_expires_at = after(now, tokens.refresh_token_expires_in)?;
         let vault = self.vault().await?;
         let bytes =
             Zeroizing::new(
@@ -605,7 +605,7 @@ impl PortalClient {
         }
         let now = self.now().timestamp();
         let leeway = i64::try_from(ID_TOKEN_LEEWAY.as_secs()).unwrap_or(60);
-        if claims.exp + leeway < now || claims.iat - leeway > now {
+        if claims.exp.saturating_add(leeway) < now || claims.iat.saturating_sub(leeway) > now {
             return Err(IdTokenError::Expired.into());
         }
         Ok(claims)
@@ -633,17 +633,23 @@ impl PortalClient {
         if kept.access_expires_at <= self.now() {
             kept = self.refresh(&kept).await?;
         }
+        let on_behalf_of = self
+            .on_behalf_of
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // One key per request: the operation named with a digest of what it
+        // sends and for whom, so a call with another body (a new terms
+        // version, other scopes) never meets a key kept for an earlier one.
+        let operation = operation
+            .map(|operation| operation_name(operation, body.as_deref(), on_behalf_of.as_deref()));
+        let operation = operation.as_deref();
         let key = match operation {
             Some(operation) if method.changes_state() => {
                 Some(self.store.transaction(|tx| tx.idempotency_key(operation))?)
             }
             _ => None,
         };
-        let on_behalf_of = self
-            .on_behalf_of
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         let build = |access_token: &str| {
             let mut request = match &key {
                 Some(key) => {
@@ -781,6 +787,63 @@ fn form_of(request: &TokenRequest) -> Result<Vec<u8>, PortalError> {
         })
 }
 
-fn seconds(secs: u64) -> TimeDelta {
-    TimeDelta::try_seconds(i64::try_from(secs).unwrap_or(i64::MAX)).unwrap_or(TimeDelta::MAX)
+/// `operation` named for one request: a digest of the body and of the grant
+/// acted under (no secret readable from it).
+fn operation_name(operation: &str, body: Option<&[u8]>, on_behalf_of: Option<&str>) -> String {
+    let mut hash = Sha256::new();
+    hash.update(body.unwrap_or_default());
+    hash.update([0]);
+    hash.update(on_behalf_of.unwrap_or_default().as_bytes());
+    let digest = hash.finalize();
+    let short: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{operation}/{short}")
+}
+
+/// `now` plus a lifetime the portal gave in seconds; a lifetime no date
+/// can hold is a wrong answer, not a panic.
+fn after(now: DateTime<Utc>, secs: u64) -> Result<DateTime<Utc>, PortalError> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .and_then(|delta| now.checked_add_signed(delta))
+        .ok_or_else(|| PortalError::BadAnswer {
+            what: format!("a token lifetime of {secs} s"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lifetime_no_date_can_hold_is_a_wrong_answer_not_a_panic() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        assert!(matches!(
+            after(now, u64::MAX),
+            Err(PortalError::BadAnswer { .. })
+        ));
+        assert!(matches!(
+            after(now, 9_000_000_000_000),
+            Err(PortalError::BadAnswer { .. })
+        ));
+        assert_eq!(after(now, 600).unwrap(), now + TimeDelta::seconds(600));
+    }
+
+    #[test]
+    fn each_body_and_grant_names_its_own_operation() {
+        let a = operation_name("portal/insurance/register", Some(b"{\"v\":1}"), None);
+        assert_eq!(
+            a,
+            operation_name("portal/insurance/register", Some(b"{\"v\":1}"), None)
+        );
+        assert_ne!(
+            a,
+            operation_name("portal/insurance/register", Some(b"{\"v\":2}"), None)
+        );
+        assert_ne!(
+            a,
+            operation_name("portal/insurance/register", Some(b"{\"v\":1}"), Some("g1"))
+        );
+        assert!(a.starts_with("portal/insurance/register/"));
+    }
 }

@@ -41,6 +41,7 @@ pub const MAX_PURPOSE_CHARS: usize = 500;
 
 /// The longest a copy may be kept, seconds: [`MAX_RETENTION_DAYS`] days,
 /// written out in [`SCHEMA`]'s check (a test ties the two).
+#[cfg(test)]
 const MAX_RETENTION_SECONDS: i64 = 31_536_000;
 
 // S1: the store itself refuses a copy kept longer than the policy allows,

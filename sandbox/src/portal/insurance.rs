@@ -22,7 +22,7 @@ use mynakit_core::portal::wire::{
     AgentScope, AgreeTerms, CertificateStanding, DataItem, InsuranceStatus, InsuredCard,
     RegisterInsurance, ReleaseReason, TermsAgreement, TermsState, TermsVersion,
 };
-use mynakit_core::{japan_date, jst};
+use mynakit_core::{ExpiryState, japan_date, jst};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -306,7 +306,8 @@ fn member_of_person(tx: &Transaction<'_>, person: &str) -> Result<Option<Member>
 
 /// Copies each person-linked member's newest certificate from J-LIS's
 /// directory onto the member row (the intermediate server's daily feed,
-/// here at every transaction: a few rows).
+/// here at every transaction: a few rows), writing only what changed so
+/// a read stays a read.
 fn refresh_certificates(tx: &Transaction<'_>) -> Result<(), PortalError> {
     let persons: Vec<(i64, String)> = {
         let mut statement =
@@ -326,7 +327,9 @@ fn refresh_certificates(tx: &Transaction<'_>) -> Result<(), PortalError> {
             "UPDATE members SET cert_not_before = ?2, cert_not_after = ?3,
                  renewal_opens_at = ?4, flag_zero_at = ?5,
                  serial = CASE WHEN state = 1 THEN ?6 ELSE serial END
-             WHERE id = ?1",
+             WHERE id = ?1 AND (cert_not_before IS NOT ?2 OR cert_not_after IS NOT ?3
+                 OR renewal_opens_at IS NOT ?4 OR flag_zero_at IS NOT ?5
+                 OR (state = 1 AND serial IS NOT ?6))",
             params![
                 id,
                 not_before,
@@ -408,7 +411,8 @@ fn standing(
 /// insurance card. Checks, in order: the terms in force agreed
 /// (`terms_not_agreed`), the body's version is that one (`terms_outdated`),
 /// the insurer has the person (`no_insurer_record`), not registered
-/// (`already_registered`). Links the certificate serial of the session —
+/// (`already_registered`), the certificate linked not revoked
+/// (`certificate_revoked`) and valid now (`certificate_expired`). Links the certificate serial of the session —
 /// or, for an agent (P5), the holder's newest serial. The first
 /// registration's date is kept across a release and a new registration.
 pub(crate) fn register(
@@ -433,6 +437,16 @@ pub(crate) fn register(
     } else {
         caller.serial.clone()
     };
+    // P3, §6: the registration hangs on a live certificate. A session
+    // outliving a returned card (revoked, reason 3) or an agent acting for
+    // a holder whose certificate expired must not link it again.
+    let certificate = jlis::certificate(tx, &serial)?.ok_or(PortalError::NotFound)?;
+    if certificate.revoked_at.is_some() {
+        return Err(PortalError::CertificateRevoked);
+    }
+    if ExpiryState::at(certificate.not_before, certificate.not_after, now) != ExpiryState::Valid {
+        return Err(PortalError::CertificateExpired);
+    }
     tx.execute(
         "UPDATE members SET state = 1, serial = ?2,
              registered_on = COALESCE(registered_on, ?3),
@@ -1065,7 +1079,8 @@ pub(super) fn route(portal: &PortalAuthority, request: &Request<'_>, admin: bool
             Some(AgentScope::InsuranceManage),
             "portal.insurance.release",
             |tx, now, caller, _: serde_json::Value| {
-                require_current_terms(tx, &caller.principal)?;
+                // No P7 check: ending a registration protects the holder
+                // and must not wait for an agreement (docs/portal-protocol.md).
                 release(tx, &caller.principal, ReleaseReason::MemberRequest, now)?;
                 insurance_status(tx, &caller.principal, now)
             },
@@ -1540,6 +1555,87 @@ mod tests {
                 after: 5,
                 limit: Some(20)
             }
+        );
+    }
+
+    #[test]
+    fn s6_the_flag_and_reason_2_turn_at_exactly_midnight_japan_of_the_due_day() {
+        let (portal, clock) = portal_at(japan(2030, 1, 20, 12));
+        let valid_through = jst()
+            .with_ymd_and_hms(2030, 5, 10, 23, 59, 59)
+            .unwrap()
+            .with_timezone(&Utc);
+        let id = member(
+            &portal,
+            None,
+            "1",
+            Some(valid_through),
+            Some(day(2027, 1, 5)),
+        );
+        let due = expired_release_on(day(2030, 5, 10)).unwrap();
+        let midnight = time(japan_midnight(due).unwrap());
+        clock.set(midnight - TimeDelta::seconds(1));
+        let before = row(&portal, id);
+        assert_eq!(
+            (
+                before.first_registration_state,
+                before.certificate_expiry_flag
+            ),
+            (1, Some(1))
+        );
+        clock.set(midnight);
+        let at = row(&portal, id);
+        assert_eq!(
+            (
+                at.first_registration_state,
+                at.certificate_expiry_flag,
+                at.release_reason
+            ),
+            (0, Some(0), Some(2))
+        );
+        assert_eq!(at.released_on, Some(due));
+    }
+
+    #[test]
+    fn p3_registration_refuses_a_revoked_or_expired_certificate() {
+        let (portal, clock) = portal_at(japan(2026, 5, 1, 12));
+        let certificate = portal
+            .read(|tx, now| {
+                agree_terms(tx, jlis::SAMPLE_PERSON, FIRST_TERMS_VERSION, now)?;
+                jlis::latest_certificate(tx, jlis::SAMPLE_PERSON)
+            })
+            .unwrap()
+            .unwrap();
+        let holder = Caller {
+            person: jlis::SAMPLE_PERSON.to_owned(),
+            principal: jlis::SAMPLE_PERSON.to_owned(),
+            grant: None,
+            serial: certificate.serial.clone(),
+        };
+        let agent = Caller {
+            person: jlis::AGENT_PERSON.to_owned(),
+            principal: jlis::SAMPLE_PERSON.to_owned(),
+            grant: Some("grant".to_owned()),
+            serial: "not-the-holders".to_owned(),
+        };
+        // Expired (an agent acting after the holder's certificate lapsed).
+        clock.set(certificate.not_after + TimeDelta::days(120));
+        assert_eq!(
+            portal.read(|tx, now| register(tx, &agent, FIRST_TERMS_VERSION, now)),
+            Err(PortalError::CertificateExpired)
+        );
+        // Revoked (a session outliving the returned card).
+        clock.set(japan(2026, 5, 2, 12));
+        portal
+            .read(|tx, now| card_returned(tx, jlis::SAMPLE_PERSON, now))
+            .unwrap();
+        assert_eq!(
+            portal.read(|tx, now| register(tx, &holder, FIRST_TERMS_VERSION, now)),
+            Err(PortalError::CertificateRevoked)
+        );
+        assert_eq!(
+            portal.read(|tx, now| register(tx, &agent, FIRST_TERMS_VERSION, now)),
+            Err(PortalError::CertificateRevoked)
         );
     }
 }

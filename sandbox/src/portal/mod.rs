@@ -16,10 +16,6 @@
 //! and view), `consents` (broker and sample service), `agents`; `http`
 //! answers the routes.
 
-// The rooms are being written (issue 10): removed when they are.
-#![allow(dead_code)]
-
-// The rooms are being written (issue 10); the allowance goes with the placeholders.
 pub mod agents;
 pub mod consents;
 pub mod error;
@@ -77,7 +73,6 @@ impl Caller {
 }
 
 /// The reference portal.
-#[allow(dead_code)] // Until the rooms use it (issue 10, being written).
 pub struct PortalAuthority {
     db: Mutex<Connection>,
     clock: Arc<dyn Clock>,
@@ -135,7 +130,6 @@ pub(crate) fn time(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, 0).unwrap_or_default()
 }
 
-#[allow(dead_code)]
 impl PortalAuthority {
     /// A portal with its store in memory, its issuer identifier
     /// `base_url` (no trailing slash), seeded with the sandbox's persons,
