@@ -34,9 +34,10 @@ pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// How long an ID token lives. Policy: 10 minutes.
 pub const ID_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
-/// How long a refresh token lives; each use spends it and gives a new one
-/// with a fresh lifetime, and a spent one used again ends the session
-/// (replay). Policy: 24 hours, so a card tap is needed at least daily.
+/// How long a session lives from its card tap: each refresh spends the
+/// refresh token and gives a new one, never past the tap plus this (a
+/// spent one used again ends the session: replay). Policy: 24 hours, so a
+/// card tap is needed at least daily.
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Clock skew tolerated when the phone checks an ID token's `iat` and
