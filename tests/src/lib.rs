@@ -195,3 +195,51 @@ pub fn is_verify_with_data(command: &[u8]) -> bool {
 pub fn is_sign(command: &[u8]) -> bool {
     command.len() > 4 && command[0] == 0x80 && command[1] == 0x2A
 }
+
+/// An authority link that loses the answer of the next request whose path
+/// ends with a given suffix, once: the request reaches the authority and
+/// acts; the phone hears nothing (`LinkError::AnswerLost`).
+#[derive(Debug)]
+pub struct LosingLink<L> {
+    inner: L,
+    lose: std::sync::Arc<Mutex<Option<String>>>,
+}
+
+impl<L> LosingLink<L> {
+    /// A link over `inner`, losing what `lose` names (shared, so a test can
+    /// name it after the link went into a client).
+    pub fn new(inner: L, lose: std::sync::Arc<Mutex<Option<String>>>) -> Self {
+        Self { inner, lose }
+    }
+
+    /// Loses the answer of the next request to a path ending in `suffix`.
+    pub fn lose_next(&self, suffix: &str) {
+        *self.lose.lock().unwrap() = Some(suffix.to_owned());
+    }
+}
+
+#[async_trait::async_trait]
+impl<L: mynakit_core::AuthorityLink> mynakit_core::AuthorityLink for LosingLink<L> {
+    async fn send(
+        &self,
+        request: mynakit_core::AuthorityRequest,
+    ) -> Result<mynakit_core::AuthorityResponse, mynakit_core::LinkError> {
+        let lost = {
+            let mut lose = self.lose.lock().unwrap();
+            let hit = lose
+                .as_deref()
+                .is_some_and(|suffix| request.path().ends_with(suffix));
+            if hit {
+                *lose = None;
+            }
+            hit
+        };
+        let answer = self.inner.send(request).await?;
+        if lost {
+            return Err(mynakit_core::LinkError::AnswerLost {
+                reason: "dropped by the test".to_owned(),
+            });
+        }
+        Ok(answer)
+    }
+}

@@ -14,49 +14,16 @@ use mynakit_core::portal::{PortalClient, PortalError, PortalRefusal};
 use mynakit_core::{
     AuthPin, CardChannel, Clock, IdempotencyKey, LastTry, ManualClock, SoftwareSecureArea, Store,
 };
-use mynakit_core::{AuthorityLink, AuthorityRequest, AuthorityResponse, LinkError};
 use mynakit_sandbox::portal::consents::{AskConsent, SAMPLE_SERVICE_ID};
 use mynakit_sandbox::portal::jlis::agent_card_config;
 use mynakit_sandbox::portal::{DEFAULT_BASE_URL, PortalAuthority, PortalLink, handle_sandbox};
 use mynakit_sandbox::{LinkSwitches, Sandbox};
-use mynakit_tests::{PIN, block_on};
+use mynakit_tests::{LosingLink, PIN, block_on};
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
         .with_timezone(&Utc)
-}
-
-/// The portal's link, losing the answer of the next request to a path
-/// ending in a given suffix once (the request reaches the portal and
-/// acts; the phone hears nothing).
-#[derive(Debug)]
-struct LosingLink {
-    inner: PortalLink,
-    lose: Arc<Mutex<Option<String>>>,
-}
-
-#[async_trait::async_trait]
-impl AuthorityLink for LosingLink {
-    async fn send(&self, request: AuthorityRequest) -> Result<AuthorityResponse, LinkError> {
-        let lost = {
-            let mut lose = self.lose.lock().unwrap();
-            let hit = lose
-                .as_deref()
-                .is_some_and(|suffix| request.path().ends_with(suffix));
-            if hit {
-                *lose = None;
-            }
-            hit
-        };
-        let answer = self.inner.send(request).await?;
-        if lost {
-            return Err(LinkError::AnswerLost {
-                reason: "dropped by the test".to_owned(),
-            });
-        }
-        Ok(answer)
-    }
 }
 
 struct World {
@@ -94,10 +61,10 @@ impl World {
     /// `Date` at each answer).
     fn phone_on(&self, card: &Sandbox, clock: Arc<ManualClock>) -> PortalClient {
         let phone = PortalClient::new(
-            Arc::new(LosingLink {
-                inner: PortalLink::new(self.portal.clone()),
-                lose: self.lose.clone(),
-            }),
+            Arc::new(LosingLink::new(
+                PortalLink::new(self.portal.clone()),
+                self.lose.clone(),
+            )),
             Arc::new(Store::open_in_memory().unwrap()),
             Arc::new(SoftwareSecureArea::in_memory()),
             clock,

@@ -13,14 +13,14 @@ use mynakit_core::portal::wire::{AgentScope, CertificateState, ReleaseReason};
 use mynakit_core::portal::{PortalClient, PortalError, PortalRefusal};
 use mynakit_core::{
     AuthPin, AuthorityError, AuthorityLink, AuthorityRequest, AuthorityResponse, CardChannel,
-    IdempotencyKey, LastTry, LinkError, ManualClock, SoftwareSecureArea, Store, jst,
+    IdempotencyKey, LastTry, ManualClock, SoftwareSecureArea, Store, jst,
 };
 use mynakit_sandbox::portal::insurance::{
     CardReturned, EmployerView, FIRST_TERMS_VERSION, InsurerRow, InsurerView, SAMPLE_EMPLOYERS,
 };
 use mynakit_sandbox::portal::{DEFAULT_BASE_URL, PortalAuthority, PortalLink, jlis};
 use mynakit_sandbox::{LinkSwitches, Sandbox};
-use mynakit_tests::{PIN, block_on};
+use mynakit_tests::{LosingLink, PIN, block_on};
 
 /// The sample holder's insured number in the sandbox insurer's registry.
 const SAMPLE_NUMBER: &str = "5678";
@@ -39,34 +39,6 @@ fn japan_noon(day: NaiveDate) -> DateTime<Utc> {
         .and_local_timezone(jst())
         .unwrap()
         .with_timezone(&Utc)
-}
-
-/// The portal's link, losing the answer of the next request to a path
-/// ending in a given suffix once (the portal acts; the phone hears nothing).
-struct LosingLink {
-    inner: PortalLink,
-    lose: Mutex<Option<&'static str>>,
-}
-
-#[async_trait::async_trait]
-impl AuthorityLink for LosingLink {
-    async fn send(&self, request: AuthorityRequest) -> Result<AuthorityResponse, LinkError> {
-        let lost = {
-            let mut lose = self.lose.lock().unwrap();
-            let hit = lose.is_some_and(|suffix| request.path().ends_with(suffix));
-            if hit {
-                *lose = None;
-            }
-            hit
-        };
-        let answer = self.inner.send(request).await?;
-        if lost {
-            return Err(LinkError::AnswerLost {
-                reason: "dropped by the test".to_owned(),
-            });
-        }
-        Ok(answer)
-    }
 }
 
 struct World {
@@ -537,10 +509,10 @@ fn assert_lost<T: std::fmt::Debug>(outcome: Result<T, PortalError>) {
 #[test]
 fn a_registration_and_a_release_whose_answers_were_lost_are_answered_again_and_made_once() {
     let world = World::new();
-    let link = Arc::new(LosingLink {
-        inner: PortalLink::new(world.portal.clone()),
-        lose: Mutex::new(None),
-    });
+    let link = Arc::new(LosingLink::new(
+        PortalLink::new(world.portal.clone()),
+        Arc::new(Mutex::new(None)),
+    ));
     let phone = PortalClient::new(
         link.clone(),
         Arc::new(Store::open_in_memory().unwrap()),
@@ -552,7 +524,7 @@ fn a_registration_and_a_release_whose_answers_were_lost_are_answered_again_and_m
     world.login(&phone).unwrap();
     block_on(phone.accept_terms(FIRST_TERMS_VERSION)).unwrap();
 
-    *link.lose.lock().unwrap() = Some("/insurance/registration");
+    link.lose_next("/insurance/registration");
     assert_lost(block_on(phone.register_insurance(FIRST_TERMS_VERSION)));
     // The portal registered; the retry (same key) hears that, not
     // already_registered.
@@ -561,7 +533,7 @@ fn a_registration_and_a_release_whose_answers_were_lost_are_answered_again_and_m
     let status = block_on(phone.register_insurance(FIRST_TERMS_VERSION)).unwrap();
     assert!(status.registered);
 
-    *link.lose.lock().unwrap() = Some("/insurance/release");
+    link.lose_next("/insurance/release");
     assert_lost(block_on(phone.release_insurance()));
     let released = block_on(phone.release_insurance()).unwrap();
     assert_eq!(released.release_reason, Some(ReleaseReason::MemberRequest));
